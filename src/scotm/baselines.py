@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 import anndata as ad
 import numpy as np
-import ot
 import scipy.sparse as sp
 from sklearn.decomposition import PCA
 
 from ._errors import ScotmInputError
 from .pp import check_finite, check_keys
+from .transport import barycentric_shift, cosine_topk, coupling
 
 logger = logging.getLogger(__name__)
 
@@ -32,37 +32,6 @@ def prediction_adata(ctrl: ad.AnnData, X: np.ndarray, method: str) -> ad.AnnData
     out = ad.AnnData(X=np.asarray(X, dtype=np.float32), obs=ctrl.obs.copy(), var=ctrl.var.copy())
     out.uns["scotm_prediction"] = {"method": method}
     return out
-
-
-def cosine_topk_weights(
-    query: np.ndarray, ref: np.ndarray, k: int, eps: float = 1e-6
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and weights of the ``k`` references most cosine-similar to each query row.
-
-    Weights are the similarities, clipped at ``eps`` and normalised to sum to 1 per row.
-    """
-    qn = query / np.maximum(np.linalg.norm(query, axis=1, keepdims=True), 1e-12)
-    rn = ref / np.maximum(np.linalg.norm(ref, axis=1, keepdims=True), 1e-12)
-    sim = qn @ rn.T
-    k = min(k, ref.shape[0])
-    idx = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-    w = np.clip(np.take_along_axis(sim, idx, axis=1), eps, None)
-    return idx, w / w.sum(1, keepdims=True)
-
-
-def exact_ot_shift(z_ctrl: np.ndarray, z_pert: np.ndarray, num_iter_max: int = 1_000_000):
-    """Barycentric shift of each control code under an exact EMD plan to the perturbed codes.
-
-    Uniform weights and squared Euclidean cost; POT's default iteration cap (100,000) stops
-    short of optimality at a few thousand cells a side, hence ``num_iter_max``.
-    """
-    z_ctrl = np.ascontiguousarray(z_ctrl, dtype=np.float64)
-    z_pert = np.ascontiguousarray(z_pert, dtype=np.float64)
-    a = np.full(z_ctrl.shape[0], 1.0 / z_ctrl.shape[0])
-    b = np.full(z_pert.shape[0], 1.0 / z_pert.shape[0])
-    M = ot.dist(z_ctrl, z_pert)
-    G = ot.emd(a, b, M, numItermax=num_iter_max)
-    return (G @ z_pert) / G.sum(1, keepdims=True) - z_ctrl
 
 
 @dataclass
@@ -165,7 +134,8 @@ class PcaOT(Baseline):
                 continue  # e.g. the held-out type, whose perturbed cells are not in training
             logger.info("pca_ot: exact EMD for %s (%d x %d)", ct, c.sum(), p.sum())
             codes.append(Z[c])
-            shifts.append(exact_ot_shift(Z[c], Z[p], self.num_iter_max))
+            G = coupling(Z[c], Z[p], "emd", num_iter_max=self.num_iter_max)
+            shifts.append(barycentric_shift(Z[c], Z[p], G))
         if not codes:
             raise ScotmInputError(
                 "no training cell type has both control and perturbed cells; "
@@ -180,7 +150,7 @@ class PcaOT(Baseline):
         self._check_predict(ctrl)
         X = dense(ctrl.X)
         z = self.pca_.transform(X)
-        idx, w = cosine_topk_weights(z, self.codes_, self.k)
+        idx, w = cosine_topk(z, self.codes_, self.k)
         shift = np.einsum("nk,nkd->nd", w, self.shifts_[idx])
         pred = X + shift @ self.pca_.components_
         return prediction_adata(ctrl, np.clip(pred, 0, None), self.name)

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anndata as ad
-import numpy as np
 import pandas as pd
 
 from . import metrics as _metrics
@@ -51,6 +50,29 @@ class Fold:
 def cell_types(adata: ad.AnnData, keys: Keys) -> list[str]:
     """Cell types in order of size (largest first), as EVALUATION.md lists them."""
     return list(adata.obs[keys.cell_type_key].astype(str).value_counts().index)
+
+
+def foldable_cell_types(adata: ad.AnnData, keys: Keys) -> list[str]:
+    """Cell types (largest first) that have both control and perturbed cells, i.e. can be folds."""
+    cond = adata.obs[keys.condition_key].astype(str).to_numpy()
+    types = adata.obs[keys.cell_type_key].astype(str).to_numpy()
+    both = set(types[cond == keys.control]) & set(types[cond == keys.perturbed])
+    foldable = [t for t in cell_types(adata, keys) if t in both]
+    skipped = [t for t in cell_types(adata, keys) if t not in both]
+    if skipped:
+        logger.warning(
+            "cell type(s) %s lack '%s' or '%s' cells: not used as folds",
+            ", ".join(skipped),
+            keys.control,
+            keys.perturbed,
+        )
+    if not foldable:
+        raise ScotmInputError(
+            f"no cell type in obs['{keys.cell_type_key}'] has both '{keys.control}' and "
+            f"'{keys.perturbed}' cells in obs['{keys.condition_key}']; check --control, "
+            "--perturbed and --cell-type-key"
+        )
+    return foldable
 
 
 def holdout_split(adata: ad.AnnData, holdout: str, keys: Keys = Keys()) -> Fold:
@@ -97,12 +119,11 @@ def method_factories() -> dict[str, MethodFactory]:
     factories: dict[str, MethodFactory] = {
         name: (lambda keys, cls=cls: cls(**keys.as_kwargs())) for name, cls in BASELINES.items()
     }
-    try:
-        from .model import benchmark_factory
-    except ImportError:  # the model is optional for the baseline benchmark
-        pass
-    else:
-        factories["scotm"] = benchmark_factory
+    from .model import ABLATIONS, benchmark_factory
+
+    factories["scotm"] = benchmark_factory
+    for name, settings in ABLATIONS.items():
+        factories[name] = lambda keys, s=settings: benchmark_factory(keys, **s)
     return factories
 
 
@@ -137,7 +158,7 @@ def run_benchmark(
             f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(factories)} with --methods"
         )
     check_keys(adata, **keys.as_kwargs())
-    holdouts = list(holdouts) if holdouts else cell_types(adata, keys)
+    holdouts = list(holdouts) if holdouts else foldable_cell_types(adata, keys)
     out = Path(out_dir) if out_dir is not None else None
     rows = []
     for h_i, holdout in enumerate(holdouts, 1):
@@ -187,4 +208,4 @@ def format_table(table: pd.DataFrame) -> str:
     mean = summary(table)[cols]
     mean.index = pd.MultiIndex.from_product([["MEAN"], mean.index], names=["holdout", "method"])
     full = pd.concat([per_fold, mean])
-    return full.to_string(float_format=lambda v: "-" if np.isnan(v) else f"{v:.3f}")
+    return full.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-")

@@ -179,3 +179,47 @@ def gene_sets(names: tuple[str, ...] = ("h.all", "ReactomePathways")) -> dict[st
                 if len(parts) > 2:
                     sets[parts[0]] = [g for g in parts[2:] if g]
     return sets
+
+
+def toy(
+    n_cells: int = 600,
+    n_genes: int = 60,
+    n_types: int = 3,
+    *,
+    seed: int = 0,
+    counts: bool = True,
+) -> ad.AnnData:
+    """A small simulated perturbation dataset with a known, cell-type-dependent response.
+
+    For unit tests and quick tries only; accuracy is measured on real data. Each cell type
+    has its own baseline expression; the perturbation multiplies a shared set of genes
+    (an "interferon module") by a type-specific strength, and a few genes respond only
+    in some types. Returns Poisson counts (``counts=True``) or log1p-normalised values,
+    with ``obs['condition']`` in {control, stimulated} and ``obs['cell_type']``.
+    """
+    rng = np.random.default_rng(seed)
+    types = [f"type{i}" for i in range(n_types)]
+    base = {t: rng.gamma(1.5, 1.0, n_genes) for t in types}
+    module = np.zeros(n_genes)
+    module[: max(2, n_genes // 6)] = rng.uniform(1.0, 2.5, max(2, n_genes // 6))
+    strength = {t: rng.uniform(0.6, 1.4) for t in types}
+    specific = {t: rng.normal(0, 0.3, n_genes) * (rng.random(n_genes) < 0.1) for t in types}
+    cell_types = np.array([types[i % n_types] for i in range(n_cells)])
+    condition = np.array(["control", "stimulated"])[(np.arange(n_cells) // n_types) % 2]
+    X = np.empty((n_cells, n_genes), dtype=np.float32)
+    for i, (t, c) in enumerate(zip(cell_types, condition, strict=True)):
+        rate = base[t] * rng.lognormal(0, 0.2)
+        if c == "stimulated":
+            rate = rate * np.exp(strength[t] * module + specific[t])
+        X[i] = rng.poisson(rate * 5)
+    if not counts:
+        X = np.log1p(X / np.maximum(X.sum(1, keepdims=True), 1) * 1e4).astype(np.float32)
+    import pandas as pd
+
+    obs = pd.DataFrame(
+        {"condition": condition, "cell_type": cell_types},
+        index=[f"cell{i}" for i in range(n_cells)],
+    )
+    out = ad.AnnData(X=sp.csr_matrix(X), obs=obs)
+    out.var_names = [f"gene{i}" for i in range(n_genes)]
+    return out

@@ -50,9 +50,9 @@ def rank_genes(ctrl: ad.AnnData, other: ad.AnnData, n: int = N_DEGS) -> list[str
     """Top-``n`` genes of a Wilcoxon test, ``other`` vs reference ``ctrl`` (scanpy's ranking)."""
     X = sp.vstack([sp.csr_matrix(ctrl.X), sp.csr_matrix(other.X)]).tocsr()
     groups = np.array(["control"] * ctrl.n_obs + ["perturbed"] * other.n_obs)
-    tmp = ad.AnnData(X=X, obs=pd.DataFrame({"g": pd.Categorical(groups)}))
+    obs = pd.DataFrame({"g": pd.Categorical(groups)}, index=[str(i) for i in range(len(groups))])
+    tmp = ad.AnnData(X=X, obs=obs)
     tmp.var_names = ctrl.var_names
-    tmp.obs_names = [str(i) for i in range(tmp.n_obs)]
     tmp.uns["log1p"] = {"base": None}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -1,0 +1,457 @@
+"""The ``scotm`` command line.
+
+Every subcommand is a pair of functions, one adding its flags to a parser and one running it,
+registered in :data:`COMMANDS`. A new subcommand (``train``, ``predict``) is one more entry::
+
+    def _train_arguments(p: argparse.ArgumentParser) -> None:
+        add_data_arguments(p)
+        p.add_argument("--out", default="scotm_out/model")
+
+    def cmd_train(args: argparse.Namespace) -> int:
+        adata, keys = load_data(args)
+        ...
+        return 0
+
+    register("train", "train a model and save it", _train_arguments, cmd_train)
+
+Any :class:`scotm.ScotmInputError` (and an unreadable input file) ends the program with one line,
+``scotm: error: <message>``, on stderr and exit code 2, never a traceback.
+
+Heavy libraries (scanpy, POT, torch) are imported inside the command functions, so that
+``scotm --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import __version__
+from ._errors import ScotmInputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import anndata as ad
+
+    from .benchmark import Keys
+
+logger = logging.getLogger("scotm")
+
+EXIT_INPUT_ERROR = 2
+KANG_DEFAULT_HOLDOUT = "CD14+ Monocytes"
+BASELINE_METHODS = "identity,mean_shift,pca_ot"
+
+
+# --------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its help line, a function adding its flags, and the function running it."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def register(
+    name: str,
+    help: str,
+    add_arguments: Callable[[argparse.ArgumentParser], None],
+    run: Callable[[argparse.Namespace], int],
+) -> None:
+    """Add (or replace) subcommand ``name``."""
+    COMMANDS[name] = Command(help=help, add_arguments=add_arguments, run=run)
+
+
+# --------------------------------------------------------------------------- shared flags
+
+
+def _verbosity_parent(suppress: bool) -> argparse.ArgumentParser:
+    """``--quiet``/``--verbose``, accepted before or after the subcommand."""
+    p = argparse.ArgumentParser(add_help=False)
+    default = argparse.SUPPRESS if suppress else False
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("-q", "--quiet", action="store_true", default=default, help="warnings only")
+    g.add_argument("-v", "--verbose", action="store_true", default=default, help="debug output")
+    return p
+
+
+def add_data_arguments(p: argparse.ArgumentParser) -> None:
+    """The input flags shared by every subcommand that reads a data set."""
+    g = p.add_argument_group("data")
+    g.add_argument(
+        "--data",
+        metavar="PATH",
+        help="an .h5ad file, raw counts or log-normalised (default: Kang et al. 2018 IFN-beta "
+        "PBMCs, fetched and cached on first use)",
+    )
+    g.add_argument(
+        "--condition-key",
+        default="condition",
+        help="obs column of the condition (default: %(default)s)",
+    )
+    g.add_argument(
+        "--control", default="control", help="label of control cells (default: %(default)s)"
+    )
+    g.add_argument(
+        "--perturbed", default="stimulated", help="label of perturbed cells (default: %(default)s)"
+    )
+    g.add_argument(
+        "--cell-type-key",
+        default="cell_type",
+        help="obs column of the cell type (default: %(default)s)",
+    )
+    g.add_argument(
+        "--n-top-genes",
+        type=int,
+        default=2000,
+        metavar="N",
+        help="highly variable genes to keep (default 2000; 0 keeps every gene)",
+    )
+
+
+def add_benchmark_arguments(
+    p: argparse.ArgumentParser,
+    *,
+    methods: str,
+    holdout: str | None,
+    out: str,
+    methods_help: str | None = None,
+    holdout_help: str | None = None,
+) -> None:
+    """The data flags plus ``--methods``, ``--holdout`` and ``--out`` with the given defaults."""
+    add_data_arguments(p)
+    g = p.add_argument_group("benchmark")
+    g.add_argument(
+        "--methods",
+        default=methods,
+        help=f"comma-separated methods (default: {methods_help or methods})",
+    )
+    g.add_argument(
+        "--holdout",
+        default=holdout,
+        metavar="TYPE[,TYPE...]|all",
+        help="cell type(s) to hold out, comma-separated, or 'all' for every fold "
+        f"(default: {holdout_help or holdout})",
+    )
+    g.add_argument("--out", default=out, metavar="DIR", help=f"output directory (default: {out})")
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def keys_from_args(args: argparse.Namespace) -> Keys:
+    from .benchmark import Keys
+
+    return Keys(
+        condition_key=args.condition_key,
+        control=args.control,
+        perturbed=args.perturbed,
+        cell_type_key=args.cell_type_key,
+    )
+
+
+def check_path(path: str | Path, what: str = "--data") -> Path:
+    """Fail fast, before any heavy import, on an input file that is not there."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ScotmInputError(f"{what} file {path} does not exist")
+    if path.is_dir():
+        raise ScotmInputError(f"{what} {path} is a directory, not an .h5ad file")
+    return path
+
+
+def read_h5ad(path: str | Path, what: str = "--data") -> ad.AnnData:
+    """Read an h5ad file, turning every way it can be unreadable into a ScotmInputError."""
+    import anndata as ad
+
+    path = check_path(path, what)
+    try:
+        return ad.read_h5ad(path)
+    except Exception as exc:  # h5py/anndata raise OSError, KeyError, ... for a bad file
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ScotmInputError(f"cannot read {what} {path} as an .h5ad file ({reason})") from exc
+
+
+def read_data(args: argparse.Namespace) -> tuple[ad.AnnData, Keys]:
+    """Read ``--data`` (or Kang) as it is, and check its obs keys and condition labels."""
+    from . import datasets, pp
+
+    keys = keys_from_args(args)
+    if args.n_top_genes < 0:
+        raise ScotmInputError(f"--n-top-genes must be 0 or more, got {args.n_top_genes}")
+    if args.data is None:
+        logger.info("Loading Kang et al. 2018 (built in; --data PATH for your own .h5ad)")
+        adata = datasets.kang()
+    else:
+        logger.info("Loading %s", args.data)
+        adata = read_h5ad(args.data)
+    pp.check_keys(adata, **keys.as_kwargs())
+    return adata, keys
+
+
+def prepare_data(adata: ad.AnnData, args: argparse.Namespace) -> ad.AnnData:
+    """``scotm.pp.prepare`` with ``--n-top-genes`` (it also refuses NaN and negative values)."""
+    from . import pp
+
+    logger.info("Preprocessing %d cells x %d genes", adata.n_obs, adata.n_vars)
+    adata = pp.prepare(adata, n_top_genes=args.n_top_genes or None)
+    logger.info("Prepared %d cells x %d genes", adata.n_obs, adata.n_vars)
+    return adata
+
+
+def load_data(args: argparse.Namespace) -> tuple[ad.AnnData, Keys]:
+    """The data flags in, prepared (log-normalised, HVG) data and its keys out."""
+    adata, keys = read_data(args)
+    return prepare_data(adata, args), keys
+
+
+def parse_methods(text: str) -> list[str]:
+    from .benchmark import method_factories
+
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    if not methods:
+        raise ScotmInputError("--methods is empty; give e.g. --methods identity,mean_shift")
+    known = method_factories()
+    unknown = [m for m in methods if m not in known]
+    if unknown:
+        raise ScotmInputError(
+            f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(known)} with --methods"
+        )
+    return list(dict.fromkeys(methods))
+
+
+def check_holdouts(adata: ad.AnnData, holdouts: Sequence[str], keys: Keys) -> None:
+    """Fail before any work if a requested fold is impossible (absent type, or one condition)."""
+    import anndata as ad
+
+    from .benchmark import holdout_split
+
+    obs_only = ad.AnnData(obs=adata.obs[[keys.condition_key, keys.cell_type_key]].copy())
+    for h in holdouts:
+        holdout_split(obs_only, h, keys)
+
+
+def resolve_holdouts(
+    adata: ad.AnnData, keys: Keys, text: str | None, default_first: bool
+) -> list[str]:
+    """``--holdout`` as a list of cell types ('all': every type with both conditions)."""
+    from .benchmark import foldable_cell_types
+
+    if text is None or not text.strip() or text.strip().lower() == "all":
+        types = foldable_cell_types(adata, keys)
+        if default_first and (text is None or not text.strip()):
+            logger.info("No --holdout: holding out '%s' (--holdout all for every fold)", types[0])
+            return types[:1]
+        return types
+    holdouts = list(dict.fromkeys(h.strip() for h in text.split(",") if h.strip()))
+    check_holdouts(adata, holdouts, keys)
+    return holdouts
+
+
+def _benchmark(args: argparse.Namespace, *, default_first: bool) -> int:
+    from .benchmark import format_table, run_benchmark
+
+    methods = parse_methods(args.methods)
+    adata, keys = read_data(args)
+    holdouts = resolve_holdouts(adata, keys, args.holdout, default_first)  # before slow work
+    adata = prepare_data(adata, args)
+    out = Path(args.out).expanduser()
+    table = run_benchmark(adata, methods=methods, holdouts=holdouts, out_dir=out, keys=keys)
+    print(format_table(table))
+    print(f"\nmetrics: {out / 'metrics.csv'}\npredictions: {out / 'predictions'}/<method>/")
+    return 0
+
+
+# --------------------------------------------------------------------------- subcommands
+
+
+def _benchmark_arguments(p: argparse.ArgumentParser) -> None:
+    add_benchmark_arguments(p, methods=BASELINE_METHODS, holdout="all", out="scotm_out/benchmark")
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    """Leave-one-cell-type-out benchmark of the given methods; table, metrics.csv, predictions."""
+    return _benchmark(args, default_first=False)
+
+
+def default_run_methods() -> str:
+    """scotm and the three baselines when the model is available, else the baselines."""
+    from .benchmark import method_factories
+
+    if "scotm" in method_factories():
+        return "scotm," + BASELINE_METHODS
+    return BASELINE_METHODS
+
+
+def _run_arguments(p: argparse.ArgumentParser) -> None:
+    # --methods and --holdout defaults are resolved in cmd_run (they depend on whether the model
+    # is available and on --data), so that --help stays fast and never imports the model.
+    add_benchmark_arguments(
+        p,
+        methods="",
+        holdout=None,
+        out="scotm_out/run",
+        methods_help="scotm," + BASELINE_METHODS + "; the baselines alone without the model",
+        holdout_help=f"'{KANG_DEFAULT_HOLDOUT}' for Kang; with --data, its largest cell type "
+        "that has both conditions",
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The main job: the model beside the baselines, on one fold by default."""
+    if not args.methods:
+        args.methods = default_run_methods()
+    if args.holdout is None and args.data is None:
+        args.holdout = KANG_DEFAULT_HOLDOUT
+    return _benchmark(args, default_first=True)
+
+
+def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ctrl", required=True, metavar="H5AD", help="control cells (log-normalised)")
+    p.add_argument("--real", required=True, metavar="H5AD", help="real perturbed cells")
+    p.add_argument("--pred", required=True, metavar="H5AD", help="predicted perturbed cells")
+    p.add_argument("--out", metavar="JSON", help="also write the metrics to this JSON file")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Score a prediction with the pinned metrics of EVALUATION.md."""
+    from . import metrics, pp
+    from ._io import write_text
+
+    files = {"ctrl": args.ctrl, "real": args.real, "pred": args.pred}
+    for name, path in files.items():
+        check_path(path, f"--{name}")
+    data = {name: read_h5ad(path, f"--{name}") for name, path in files.items()}
+    for name, a in data.items():
+        pp.check_finite(a, f"--{name} {files[name]}")
+        if a.n_obs and a.n_vars and not pp.is_lognormalised(a):
+            raise ScotmInputError(
+                f"--{name} {files[name]} holds integer values (raw counts?); evaluate expects "
+                "log-normalised expression: run scotm.pp.prepare (or normalize_total + log1p)"
+            )
+    ctrl = data["ctrl"]
+    for name in ("real", "pred"):
+        other = data[name]
+        same = other.n_vars == ctrl.n_vars and (other.var_names == ctrl.var_names).all()
+        if not same and ctrl.var_names.isin(other.var_names).all():
+            logger.info("--%s: using its %d genes of --ctrl, in --ctrl's order", name, ctrl.n_vars)
+            data[name] = other[:, ctrl.var_names].copy()
+    scores = metrics.evaluate(ctrl, data["real"], data["pred"])
+    width = max(map(len, scores))
+    for name, value in scores.items():
+        print(f"{name:<{width}}  {'-' if math.isnan(value) else f'{value:.4f}'}")
+    if args.out:
+        clean = {k: (None if math.isnan(v) else float(v)) for k, v in scores.items()}
+        write_text(json.dumps(clean, indent=2) + "\n", Path(args.out).expanduser())
+        print(f"\nmetrics: {args.out}")
+    return 0
+
+
+register(
+    "run",
+    "the main job: scotm beside the baselines, one held-out cell type by default",
+    _run_arguments,
+    cmd_run,
+)
+register(
+    "benchmark",
+    "leave-one-cell-type-out benchmark (every fold by default)",
+    _benchmark_arguments,
+    cmd_benchmark,
+)
+register(
+    "evaluate",
+    "score predicted cells against real ones with the pinned metrics",
+    _evaluate_arguments,
+    cmd_evaluate,
+)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scotm",
+        description="Predict single-cell perturbation responses in cell types never seen "
+        "perturbed (MMD-VAE + latent optimal transport), and benchmark them.",
+        parents=[_verbosity_parent(suppress=False)],
+    )
+    parser.add_argument("--version", action="version", version=f"scotm {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, cmd in COMMANDS.items():
+        p = sub.add_parser(
+            name,
+            help=cmd.help,
+            description=cmd.help,
+            parents=[_verbosity_parent(suppress=True)],
+        )
+        cmd.add_arguments(p)
+        p.set_defaults(_run=cmd.run)
+    return parser
+
+
+class _OneLine(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "
+        return f"{self.formatTime(record, '%H:%M:%S')} {prefix}{record.getMessage()}"
+
+
+def setup_logging(quiet: bool = False, verbose: bool = False) -> logging.Handler:
+    """Progress lines of the ``scotm`` logger on stderr; returns the handler it added."""
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine())
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    return handler
+
+
+def _error(message: str) -> int:
+    line = " ".join(str(message).split())  # one line, whatever the message holds
+    print(f"scotm: error: {line}", file=sys.stderr)
+    return EXIT_INPUT_ERROR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``scotm`` command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = setup_logging(quiet=args.quiet, verbose=args.verbose)
+    try:
+        with warnings.catch_warnings():
+            if not args.verbose:
+                # library chatter (anndata/scanpy FutureWarnings, ...) drowns the progress lines
+                warnings.simplefilter("ignore", FutureWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)
+            if getattr(args, "data", None) is not None:
+                check_path(args.data)  # before the command imports scanpy/torch (seconds)
+            return args._run(args)
+    except ScotmInputError as exc:
+        return _error(str(exc))
+    except OSError as exc:  # an input or output path that cannot be read or written
+        return _error(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+    except KeyboardInterrupt:
+        print("scotm: interrupted", file=sys.stderr)
+        return 130
+    finally:  # leave the process as it was: main() is also called in-process (tests, notebooks)
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

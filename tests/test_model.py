@@ -1,0 +1,145 @@
+"""SCOTM on simulated data: it learns, it is reproducible, it saves safely, it refuses bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import scotm
+from scotm import ScotmInputError, metrics
+from scotm.benchmark import Keys, holdout_split
+from scotm.model import ABLATIONS, FORMAT_VERSION, SCOTM
+
+FAST = {"hidden": (64, 32), "n_latent": 8, "target_steps": 600}
+
+
+@pytest.fixture(scope="module")
+def fold():
+    adata = scotm.pp.prepare(scotm.datasets.toy(n_cells=600, n_genes=60, seed=1), n_top_genes=None)
+    return holdout_split(adata, "type2", Keys())
+
+
+@pytest.fixture(scope="module")
+def trained(fold):
+    return SCOTM(fold.train, **FAST).train(progress=False)
+
+
+def test_predict_beats_identity_and_records_provenance(fold, trained):
+    pred = trained.predict(fold.ctrl)
+    assert pred.shape == fold.ctrl.shape
+    assert list(pred.var_names) == list(fold.ctrl.var_names)
+    assert (pred.obs_names == fold.ctrl.obs_names).all()
+    assert pred.obsm["X_scotm"].shape == (fold.ctrl.n_obs, 8)
+    info = pred.uns["scotm"]
+    assert info["settings"]["prior"] == "mmd" and info["format_version"] == FORMAT_VERSION
+    assert set(info["shift_sources"]) <= {"type0", "type1"}
+    assert abs(sum(info["shift_sources"].values()) - 1) < 1e-6
+    m = metrics.evaluate(fold.ctrl, fold.real, pred)
+    ident = metrics.evaluate(fold.ctrl, fold.real, fold.ctrl)
+    assert m["r2_mean_all"] > ident["r2_mean_all"]
+    assert m["delta_r_all"] > 0.5
+    assert m["edist"] < ident["edist"]
+
+
+def test_same_seed_same_prediction(fold, trained):
+    again = SCOTM(fold.train, **FAST).train(progress=False).predict(fold.ctrl)
+    np.testing.assert_array_equal(again.X, trained.predict(fold.ctrl).X)
+
+
+def test_history_and_early_stopping_split(fold, trained):
+    assert trained.history and "val_loss" in trained.history[-1]
+    info = trained.train_info
+    assert info["n_train_cells"] + info["n_val_cells"] == fold.train.n_obs
+    assert info["n_val_cells"] > 0
+
+
+def test_save_load_roundtrip(tmp_path, fold, trained):
+    trained.save(tmp_path / "m")
+    loaded = SCOTM.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.predict(fold.ctrl).X, trained.predict(fold.ctrl).X)
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "scotm.json",
+        "transport.npz",
+        "weights.safetensors",
+    ]
+    with pytest.raises(ScotmInputError, match="exists"):
+        trained.save(tmp_path / "m")
+    trained.save(tmp_path / "m", overwrite=True)
+
+
+def test_save_is_atomic(tmp_path, fold, trained, monkeypatch):
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(np, "savez", boom)
+    with pytest.raises(RuntimeError):
+        trained.save(tmp_path / "m")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_refuses_foreign_old_and_damaged(tmp_path, trained):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ScotmInputError, match="not a saved scotm model"):
+        SCOTM.load(tmp_path / "empty")
+    trained.save(tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "scotm.json").read_text())
+    meta["format_version"] = 999
+    (tmp_path / "m" / "scotm.json").write_text(json.dumps(meta))
+    with pytest.raises(ScotmInputError, match="format 999"):
+        SCOTM.load(tmp_path / "m")
+    trained.save(tmp_path / "d")
+    (tmp_path / "d" / "weights.safetensors").write_bytes(b"not weights")
+    with pytest.raises(ScotmInputError, match="damaged or incompatible"):
+        SCOTM.load(tmp_path / "d")
+    (tmp_path / "j").mkdir()
+    (tmp_path / "j" / "scotm.json").write_text("{not json")
+    with pytest.raises(ScotmInputError, match="corrupt"):
+        SCOTM.load(tmp_path / "j")
+
+
+def test_gene_mismatch_is_refused(fold, trained):
+    with pytest.raises(ScotmInputError, match=r"3 of the model's 60 genes are missing"):
+        trained.predict(fold.ctrl[:, 3:].copy())
+    with pytest.raises(ScotmInputError, match="different order"):
+        trained.predict(fold.ctrl[:, ::-1].copy())
+
+
+def test_nan_is_refused_with_cell_count(fold, trained):
+    bad = fold.ctrl.copy()
+    X = bad.X.toarray()
+    X[[0, 5], 2] = np.nan
+    bad.X = X
+    with pytest.raises(ScotmInputError, match="2 of"):
+        trained.predict(bad)
+
+
+def test_untrained_and_bad_settings():
+    adata = scotm.datasets.toy(n_cells=60, n_genes=10)
+    with pytest.raises(ScotmInputError, match="not trained"):
+        SCOTM(adata).predict(adata)
+    with pytest.raises(ScotmInputError, match="unknown setting"):
+        SCOTM(adata, n_latnet=3)
+    with pytest.raises(ScotmInputError, match="--perturbed"):
+        SCOTM(adata, perturbed="IFN")
+
+
+@pytest.mark.parametrize("name", sorted(ABLATIONS))
+def test_ablations_run(fold, name):
+    model = SCOTM(fold.train, **{**FAST, "max_epochs": 3}, **ABLATIONS[name]).train(progress=False)
+    pred = model.predict(fold.ctrl)
+    assert np.isfinite(pred.X).all() and (pred.X >= 0).all()
+    if name == "scotm_single":
+        shift = pred.obsm["X_scotm_shifted"] - pred.obsm["X_scotm"]
+        np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-5)
+
+
+def test_tiny_cell_types_work():
+    adata = scotm.pp.prepare(
+        scotm.datasets.toy(n_cells=72, n_genes=30, n_types=3), n_top_genes=None
+    )
+    f = holdout_split(adata, "type1", Keys())
+    assert f.ctrl.n_obs == 12
+    pred = SCOTM(f.train, **{**FAST, "max_epochs": 2}).train(progress=False).predict(f.ctrl)
+    assert pred.n_obs == 12
