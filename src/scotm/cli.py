@@ -359,6 +359,137 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings_from_args(pairs: Sequence[str]) -> dict:
+    """``--set key=value`` pairs as model settings, values parsed as JSON where they can be."""
+    settings = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ScotmInputError(f"--set takes key=value, got '{pair}' (e.g. --set prior=kl)")
+        try:
+            settings[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key.strip()] = value
+    return settings
+
+
+def _train_arguments(p: argparse.ArgumentParser) -> None:
+    add_data_arguments(p)
+    g = p.add_argument_group("model")
+    g.add_argument(
+        "--holdout",
+        metavar="TYPE",
+        help="leave this cell type's perturbed cells out of training (default: train on all)",
+    )
+    g.add_argument("--out", default="scotm_out/model", metavar="DIR", help="model directory")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing model directory")
+    g.add_argument("--max-epochs", type=int, metavar="N", help="cap on training epochs")
+    g.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any model setting, repeatable (e.g. --set prior=kl --set n_latent=32)",
+    )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train SCOTM on a data set (optionally leaving a cell type's perturbed cells out), save it."""
+    from .benchmark import holdout_split
+    from .model import SCOTM
+
+    settings = _settings_from_args(args.set)
+    out = Path(args.out).expanduser()
+    if out.exists() and not args.overwrite:
+        raise ScotmInputError(f"{out} exists; pass --overwrite to replace it or choose --out")
+    adata, keys = read_data(args)
+    if args.holdout:
+        check_holdouts(adata, [args.holdout], keys)
+    adata = prepare_data(adata, args)
+    train = holdout_split(adata, args.holdout, keys).train if args.holdout else adata
+    model = SCOTM(train, **keys.as_kwargs(), **settings)
+    model.train(max_epochs=args.max_epochs, progress=not args.quiet)
+    model.save(out, overwrite=args.overwrite)
+    info = model.train_info
+    print(
+        f"trained on {train.n_obs} cells x {train.n_vars} genes in {info['epochs']} epochs "
+        f"({info['train_seconds']:.1f} s); model: {out}"
+    )
+    return 0
+
+
+def _predict_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, metavar="DIR", help="a model saved by scotm train")
+    add_data_arguments(p)
+    # obs keys and labels default to the ones the model was trained with
+    p.set_defaults(condition_key=None, control=None, perturbed=None, cell_type_key=None)
+    g = p.add_argument_group("prediction")
+    g.add_argument(
+        "--cell-type",
+        metavar="TYPE",
+        help="predict only this cell type's control cells (default: every control cell)",
+    )
+    g.add_argument("--out", default="scotm_out/prediction.h5ad", metavar="H5AD")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Predict the perturbed state of control cells with a saved model."""
+    from . import pp
+    from ._io import write_h5ad
+    from .model import SCOTM
+
+    model = SCOTM.load(Path(args.model).expanduser())
+    for name in ("condition_key", "control", "perturbed", "cell_type_key"):
+        if getattr(args, name) is None:
+            setattr(args, name, model.keys[name])
+    keys = keys_from_args(args)
+    if args.data:
+        adata = read_h5ad(args.data)
+    else:
+        from . import datasets
+
+        adata = datasets.kang()
+    # only control cells are needed: the perturbed label need not exist in --data
+    pp.check_keys(adata, keys.condition_key, keys.control, None, keys.cell_type_key)
+    mask = (adata.obs[keys.condition_key].astype(str) == keys.control).to_numpy()
+    if args.cell_type:
+        types = adata.obs[keys.cell_type_key].astype(str)
+        if args.cell_type not in set(types):
+            raise ScotmInputError(
+                f"cell type '{args.cell_type}' not found in obs['{keys.cell_type_key}']; "
+                f"values are: {', '.join(sorted(set(types))[:20])}; set it with --cell-type"
+            )
+        mask &= (types == args.cell_type).to_numpy()
+    if not mask.any():
+        raise ScotmInputError(f"no '{keys.control}' cells to predict from; check --control")
+    # normalise over all genes, as in training, then take the model's genes in its order
+    ctrl = pp.prepare(adata[mask].copy(), n_top_genes=None)
+    missing = [g for g in model.var_names if g not in set(ctrl.var_names)]
+    if missing:
+        raise ScotmInputError(
+            f"{len(missing)} of the model's {len(model.var_names)} genes are missing from "
+            f"--data (e.g. {', '.join(missing[:3])}); use data with the training genes"
+        )
+    ctrl = ctrl[:, list(model.var_names)].copy()
+    pred = model.predict(ctrl)
+    out = Path(args.out).expanduser()
+    write_h5ad(pred, out)
+    print(f"predicted {pred.n_obs} cells x {pred.n_vars} genes: {out}")
+    return 0
+
+
+register(
+    "train",
+    "train a model on an .h5ad (or Kang) and save it",
+    _train_arguments,
+    cmd_train,
+)
+register(
+    "predict",
+    "predict perturbed cells from control cells with a saved model",
+    _predict_arguments,
+    cmd_predict,
+)
 register(
     "run",
     "the main job: scotm beside the baselines, one held-out cell type by default",
