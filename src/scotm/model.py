@@ -15,6 +15,7 @@ training control cells; the shifted code is decoded.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -52,7 +53,7 @@ class Settings:
     ``ot_method="sinkhorn"``, ``couple_within_cell_type=False``.
     """
 
-    n_latent: int = 32
+    n_latent: int = 64
     hidden: tuple[int, ...] = (256, 128)
     dropout: float = 0.1
     prior: Literal["mmd", "kl"] = "mmd"
@@ -293,6 +294,33 @@ class SCOTM:
             cell_types=types[is_c][mask].astype(str),
             obs_names=np.asarray(self.adata.obs_names[is_c][mask].astype(str)),
         )
+
+    #: settings that act after training: changing them needs no retraining
+    POST_TRAINING = ("shift", "ot_method", "couple_within_cell_type", "per_cell", "k", "decode")
+
+    def variant(self, **overrides: Any) -> SCOTM:
+        """A copy sharing this trained network, with post-training settings changed.
+
+        Ablations of the transport step (``shift="mean"``, ``per_cell=False``,
+        ``ot_method="sinkhorn"``, ...) then cost an OT solve, not a training run.
+        """
+        self._check_trained()
+        bad = set(overrides) - set(self.POST_TRAINING)
+        if bad:
+            raise ScotmInputError(
+                f"{', '.join(sorted(bad))} change training; variant() takes only "
+                f"{', '.join(self.POST_TRAINING)}"
+            )
+        other = copy.copy(self)
+        other.settings = dataclasses.replace(self.settings, **overrides)
+        transport_keys = {"shift", "ot_method", "couple_within_cell_type"}
+        if transport_keys & set(overrides):
+            if self.adata is None:
+                raise ScotmInputError(
+                    "a loaded model keeps no training cells; retrain to re-couple"
+                )
+            other.reference = other._build_reference()
+        return other
 
     # ---------------------------------------------------------------- prediction
     def _check_trained(self) -> None:
