@@ -31,6 +31,7 @@ _SUBMODULES = frozenset(
         "pl",
         "pp",
         "priors",
+        "report",
         "transport",
     }
 )

@@ -110,6 +110,8 @@ def holdout_split(adata: ad.AnnData, holdout: str, keys: Keys = Keys()) -> Fold:
 
 
 MethodFactory = Callable[[Keys], object]
+#: ``on_prediction(fold, method, pred, degs)``: called once per fold and method, after scoring.
+PredictionCallback = Callable[[Fold, str, ad.AnnData, list[str]], None]
 
 
 def method_factories() -> dict[str, MethodFactory]:
@@ -133,6 +135,7 @@ def run_benchmark(
     holdouts: Sequence[str] | None = None,
     out_dir: str | Path | None = None,
     keys: Keys = Keys(),
+    on_prediction: PredictionCallback | None = None,
 ) -> pd.DataFrame:
     """Run every method on every held-out fold and score it with :func:`scotm.metrics.evaluate`.
 
@@ -146,6 +149,11 @@ def run_benchmark(
         Cell types to hold out; all types with both conditions if ``None``.
     out_dir
         If given, writes ``metrics.csv`` and ``predictions/<method>/<cell type>.h5ad``.
+    on_prediction
+        If given, called as ``on_prediction(fold, method, pred, degs)`` after each prediction
+        is scored (and written): the fold's cells, the method, its predicted cells and the
+        fold's DEGs. The benchmark keeps no prediction after the call: keep what you need,
+        as :class:`scotm.report.FigureCollector` does (it renders the report's figures).
 
     Returns
     -------
@@ -185,6 +193,9 @@ def run_benchmark(
             logger.info("  %s", ", ".join(f"{k}={v:.3f}" for k, v in scores.items()))
             if out is not None:
                 write_h5ad(pred, out / "predictions" / method / f"{_safe(holdout)}.h5ad")
+            if on_prediction is not None:
+                on_prediction(fold, method, pred, degs)
+            del model, pred  # freed before the next method is fit
         if out is not None:
             write_text(pd.DataFrame(rows).to_csv(index=False), out / "metrics.csv")
     return pd.DataFrame(rows)

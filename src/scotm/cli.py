@@ -146,6 +146,13 @@ def add_benchmark_arguments(
         f"(default: {holdout_help or holdout})",
     )
     g.add_argument("--out", default=out, metavar="DIR", help=f"output directory (default: {out})")
+    g.add_argument(
+        "--report",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write DIR/report.html: the metrics, per-fold bar charts and each fold's figures, "
+        "one self-contained page (default: on)",
+    )
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -260,17 +267,85 @@ def resolve_holdouts(
     return holdouts
 
 
+def _report_settings(
+    args: argparse.Namespace, methods: Sequence[str], holdouts: Sequence[str], keys: Keys
+) -> dict:
+    """What the report lists under Settings: the command, its flags, the model's settings."""
+    import dataclasses
+
+    from .report import report_method
+
+    settings = {
+        "command": f"scotm {args.command}",
+        "methods": list(methods),
+        "held-out cell types": list(holdouts),
+        "figures per fold for": report_method(methods),
+        "keys": keys.as_kwargs(),
+        "--n-top-genes": args.n_top_genes or "0 (all genes)",
+        "output": str(Path(args.out).expanduser()),
+    }
+    if any(m.startswith("scotm") for m in methods):
+        from .model import ABLATIONS, Settings
+
+        settings["scotm settings"] = dataclasses.asdict(Settings())
+        for m in methods:
+            if m in ABLATIONS:
+                settings[f"{m} changes"] = ABLATIONS[m]
+    return settings
+
+
+def _data_summary(args: argparse.Namespace, adata: ad.AnnData, keys: Keys) -> dict:
+    """What the report lists under Data: the source, its size, cells per type and condition."""
+    import pandas as pd
+
+    counts = pd.crosstab(
+        adata.obs[keys.cell_type_key].astype(str),
+        adata.obs[keys.condition_key].astype(str),
+        margins=True,
+        margins_name="total",
+    )
+    counts.index.name = counts.columns.name = None
+    return {
+        "data": args.data or "Kang et al. 2018 IFN-beta PBMCs (built in)",
+        "cells": adata.n_obs,
+        "genes (after preprocessing)": adata.n_vars,
+        "cells per type and condition": counts,
+    }
+
+
 def _benchmark(args: argparse.Namespace, *, default_first: bool) -> int:
+    import time
+
     from .benchmark import format_table, run_benchmark
 
+    t0 = time.perf_counter()
     methods = parse_methods(args.methods)
     adata, keys = read_data(args)
     holdouts = resolve_holdouts(adata, keys, args.holdout, default_first)  # before slow work
     adata = prepare_data(adata, args)
     out = Path(args.out).expanduser()
-    table = run_benchmark(adata, methods=methods, holdouts=holdouts, out_dir=out, keys=keys)
+    collector = None
+    if args.report:
+        from .report import FigureCollector, report_method
+
+        collector = FigureCollector(report_method(methods))  # keeps PNGs, not predictions
+    table = run_benchmark(
+        adata, methods=methods, holdouts=holdouts, out_dir=out, keys=keys, on_prediction=collector
+    )
     print(format_table(table))
     print(f"\nmetrics: {out / 'metrics.csv'}\npredictions: {out / 'predictions'}/<method>/")
+    if collector is not None:
+        from .report import write_report
+
+        path = write_report(
+            out,
+            table,
+            collector.folds,
+            settings=_report_settings(args, methods, holdouts, keys),
+            data_summary=_data_summary(args, adata, keys),
+            runtime_s=time.perf_counter() - t0,
+        )
+        print(f"report: {path}")
     return 0
 
 

@@ -110,9 +110,9 @@ def _styled(func: F) -> F:
 def _axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     """The given Axes and its (root) figure, or a new constrained-layout figure with one Axes."""
     if ax is not None:
-        fig = ax.get_figure()
-        while fig is not None and not isinstance(fig, Figure):  # a SubFigure's parent
-            fig = fig.get_figure() if fig.get_figure() is not fig else None
+        fig = ax.figure
+        while not isinstance(fig, Figure):  # an Axes of a SubFigure: its root figure
+            fig = fig.figure
         return fig, ax
     fig = Figure(figsize=figsize, layout="constrained")
     return fig, fig.add_subplot()
@@ -130,13 +130,81 @@ def _check_same_genes(ctrl: ad.AnnData, real: ad.AnnData, pred: ad.AnnData) -> N
 def _degs(ctrl: ad.AnnData, real: ad.AnnData, degs: Sequence[str] | None) -> list[str]:
     """The given DEGs, or the pinned protocol's top DEGs (real cells only)."""
     degs = list(_metrics.top_degs(ctrl, real) if degs is None else degs)
-    missing = [g for g in degs if g not in set(ctrl.var_names)]
+    genes = set(ctrl.var_names)
+    missing = [g for g in degs if g not in genes]
     if missing:
         raise ScotmInputError(
             f"{len(missing)} DEG(s) are not among the genes (e.g. {', '.join(missing[:3])}); "
             "pass genes of ctrl.var_names"
         )
     return degs
+
+
+def _label_points(
+    ax: Axes,
+    x: np.ndarray,
+    y: np.ndarray,
+    names: Sequence[str],
+    avoid_x: np.ndarray,
+    avoid_y: np.ndarray,
+    fontsize: float = 7,
+) -> None:
+    """Label points, each at the first of a few offsets where it overlaps no earlier label and
+    no point of ``avoid``: a small greedy repel, with no dependency (adjustText) needed."""
+    if not len(names):
+        return
+    scale = ax.figure.dpi / 72  # points to pixels
+    char_w, line_h = 0.55 * fontsize * scale, 1.15 * fontsize * scale
+    to_px = ax.transData.transform
+    dots = to_px(np.column_stack([avoid_x, avoid_y]))
+    r = 3 * scale
+    placed: list[tuple[float, float, float, float]] = []
+    # (dx, dy) in points and the text's alignment there
+    candidates = [
+        (d * sx, d * sy, "left" if sx > 0 else "right" if sx < 0 else "center", va)
+        for d in (5, 12, 20)
+        for sx, sy, va in ((1, 1, "bottom"), (-1, 1, "bottom"), (1, -1, "top"), (-1, -1, "top"))
+    ]
+
+    def box(px: np.ndarray, dx: float, dy: float, ha: str, va: str, width: float):
+        x0 = px[0] + dx * scale - {"left": 0, "right": width, "center": width / 2}[ha]
+        y0 = px[1] + dy * scale - (line_h if va == "top" else 0)
+        return x0, y0, x0 + width, y0 + line_h
+
+    def hits(b: tuple[float, float, float, float]) -> int:
+        n = sum(not (b[2] < o[0] or o[2] < b[0] or b[3] < o[1] or o[3] < b[1]) for o in placed)
+        inside = (
+            (dots[:, 0] > b[0] - r)
+            & (dots[:, 0] < b[2] + r)
+            & (dots[:, 1] > b[1] - r)
+            & (dots[:, 1] < b[3] + r)
+        )
+        return 10 * n + int(inside.sum())
+
+    xy = np.column_stack([x, y])
+    for name, px, anchor in zip(names, to_px(xy), xy, strict=True):
+        width = char_w * len(name)
+        scored = [(hits(box(px, *c, width)), k) for k, c in enumerate(candidates)]
+        best = candidates[min(scored)[1]]
+        placed.append(box(px, *best, width))
+        dx, dy, ha, va = best
+        ax.annotate(
+            name,
+            (float(anchor[0]), float(anchor[1])),
+            xytext=(dx, dy),
+            textcoords="offset points",
+            ha=ha,
+            va=va,
+            fontsize=fontsize,
+            arrowprops={
+                "arrowstyle": "-",
+                "lw": 0.4,
+                "color": "0.4",
+                "shrinkA": 0,
+                "shrinkB": 0,
+                "patchA": None,
+            },
+        )
 
 
 # --------------------------------------------------------------------------- predictions
@@ -218,18 +286,9 @@ def mean_regression(
     ax.set_xlim(lo - pad, hi + pad)
     ax.set_ylim(lo - pad, hi + pad)
     ax.set_aspect("equal", adjustable="box")
-    for k, i in enumerate(idx[: max(0, n_label)]):
-        # alternate the label side so neighbouring DEGs overlap less
-        dx, ha = (5, "left") if k % 2 == 0 else (-5, "right")
-        ax.annotate(
-            str(ctrl.var_names[i]),
-            (mr[i], mp[i]),
-            xytext=(dx, 3),
-            textcoords="offset points",
-            ha=ha,
-            fontsize=7,
-            arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "0.4"},
-        )
+    top = idx[: max(0, n_label)]
+    ax.scatter(mr[top], mp[top], s=14, facecolors="none", edgecolors="black", linewidths=0.6)
+    _label_points(ax, mr[top], mp[top], [str(g) for g in ctrl.var_names[top]], mr[idx], mp[idx])
     ax.set_xlabel("real mean expression (log-normalised)")
     ax.set_ylabel("predicted mean expression")
     ax.legend(loc="upper left", handletextpad=0.2, borderaxespad=0.2)
@@ -408,7 +467,7 @@ def deg_violins(
         Patch(facecolor=GROUP_COLORS[k], alpha=0.6, label=label)
         for k, label in (("control", "control"), ("real", "real"), ("predicted", "predicted"))
     ]
-    ax.legend(handles=handles, loc="upper left", ncols=3, bbox_to_anchor=(0, 1.02))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if title:
         ax.set_title(title)
     return fig
@@ -535,7 +594,7 @@ def shift_sources(
     items = sorted(((str(k), float(v)) for k, v in sources.items()), key=lambda kv: kv[1])
     names, shares = zip(*items, strict=True)
     shares_pct = 100 * np.asarray(shares) / (sum(shares) or 1.0)
-    fig, ax = _axes(ax, (4.2, max(1.8, 0.32 * len(names) + 1.0)))
+    fig, ax = _axes(ax, (4.2, max(2.4, 0.32 * len(names) + 1.0)))
     bars = ax.barh(np.arange(len(names)), shares_pct, color=PALETTE[0], height=0.7)
     ax.bar_label(bars, labels=[f"{v:.1f}%" for v in shares_pct], padding=2, fontsize=7)
     ax.set_yticks(np.arange(len(names)))
@@ -626,6 +685,7 @@ def ot_pairing(
         if len(sel):
             segments = np.stack([zc[sel], zt[sel]], axis=1)
             ax.add_collection(LineCollection(segments, colors=color, linewidths=0.6, alpha=0.8))
+            ax.scatter(*zc[sel].T, s=8, c=color, linewidths=0)
             ax.scatter(*zt[sel].T, s=14, c=color, marker="^", linewidths=0)
         handles.append(Line2D([], [], color=color, marker="s", ls="", label=ct))
     handles += [
