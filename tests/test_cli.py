@@ -229,6 +229,7 @@ def test_benchmark_pca_ot_one_fold(capsys, write, tmp_path):
     a = synthetic_counts(n_per=25, n_genes=200, n_response=20)
     out = tmp_path / "bench"
     argv = ["benchmark", "--data", write(a), "--methods", "identity,pca_ot", "--holdout", "B"]
+    argv += ["--no-report"]
     code, stdout, err = _run(capsys, *argv, "--out", str(out))
     assert code == 0, err
     table = pd.read_csv(out / "metrics.csv").set_index("method")
@@ -256,7 +257,7 @@ def test_run_defaults_with_user_data(capsys, write, tmp_path, monkeypatch):
 
 def test_holdout_all_skips_types_without_both_conditions(capsys, data_path, tmp_path):
     out = tmp_path / "o"
-    argv = ["run", "--data", data_path, "--methods", "identity", "--holdout", "all"]
+    argv = ["run", "--data", data_path, "--methods", "identity", "--holdout", "all", "--no-report"]
     code, stdout, err = _run(capsys, *argv, "--out", str(out))
     assert code == 0, err
     assert "Donly, Eonly lack" in err or "Eonly, Donly lack" in err
@@ -270,7 +271,7 @@ def test_custom_keys_and_labels(capsys, write, tmp_path):
     out = tmp_path / "o"
     argv = ["benchmark", "--data", write(a), "--condition-key", "stim", "--cell-type-key", "ct"]
     argv += ["--control", "CTRL", "--perturbed", "IFNB", "--methods", "mean_shift"]
-    argv += ["--holdout", "B", "--n-top-genes", "20", "--out", str(out), "-q"]
+    argv += ["--holdout", "B", "--n-top-genes", "20", "--out", str(out), "-q", "--no-report"]
     code, stdout, err = _run(capsys, *argv)
     assert code == 0, err
     assert err == ""  # --quiet: no progress lines

@@ -20,6 +20,7 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -524,7 +525,9 @@ class _BenchmarkAdapter:
 
     def fit(self, train: ad.AnnData) -> _BenchmarkAdapter:
         self.model = SCOTM(train, **self.keys.as_kwargs(), **self.settings)
-        self.model.train(progress=False)
+        # a progress bar in a terminal, unless --quiet; never in logs or CI output
+        progress = sys.stderr.isatty() and logging.getLogger("scotm").isEnabledFor(logging.INFO)
+        self.model.train(progress=progress)
         return self
 
     def predict(self, ctrl: ad.AnnData) -> ad.AnnData:
