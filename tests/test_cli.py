@@ -279,14 +279,10 @@ def test_custom_keys_and_labels(capsys, write, tmp_path):
     assert pred.n_vars == 20 and "ct" in pred.obs
 
 
-def test_run_default_methods(monkeypatch):
-    from scotm import benchmark
-
-    assert "scotm" not in cli.BASELINE_METHODS.split(",")
-    monkeypatch.setattr(benchmark, "method_factories", lambda: {"identity": None})
-    assert cli.default_run_methods() == cli.BASELINE_METHODS
-    monkeypatch.setattr(benchmark, "method_factories", lambda: {"scotm": None, "identity": None})
-    assert cli.default_run_methods() == "scotm," + cli.BASELINE_METHODS
+def test_run_default_methods():
+    assert cli.RUN_METHODS.split(",") == ["scotm", *cli.BASELINE_METHODS.split(",")]
+    args = cli.build_parser().parse_args(["run"])
+    assert args.methods == cli.RUN_METHODS and args.holdout is None
 
 
 def test_registry_is_the_extension_point(capsys):

@@ -47,6 +47,7 @@ logger = logging.getLogger("scotm")
 EXIT_INPUT_ERROR = 2
 KANG_DEFAULT_HOLDOUT = "CD14+ Monocytes"
 BASELINE_METHODS = "identity,mean_shift,pca_ot"
+RUN_METHODS = "scotm," + BASELINE_METHODS
 
 
 # --------------------------------------------------------------------------- registry
@@ -361,24 +362,13 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     return _benchmark(args, default_first=False)
 
 
-def default_run_methods() -> str:
-    """scotm and the three baselines when the model is available, else the baselines."""
-    from .benchmark import method_factories
-
-    if "scotm" in method_factories():
-        return "scotm," + BASELINE_METHODS
-    return BASELINE_METHODS
-
-
 def _run_arguments(p: argparse.ArgumentParser) -> None:
-    # --methods and --holdout defaults are resolved in cmd_run (they depend on whether the model
-    # is available and on --data), so that --help stays fast and never imports the model.
+    # the --holdout default depends on --data, so cmd_run resolves it
     add_benchmark_arguments(
         p,
-        methods="",
+        methods=RUN_METHODS,
         holdout=None,
         out="scotm_out/run",
-        methods_help="scotm," + BASELINE_METHODS + "; the baselines alone without the model",
         holdout_help=f"'{KANG_DEFAULT_HOLDOUT}' for Kang; with --data, its largest cell type "
         "that has both conditions",
     )
@@ -386,8 +376,6 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """The main job: the model beside the baselines, on one fold by default."""
-    if not args.methods:
-        args.methods = default_run_methods()
     if args.holdout is None and args.data is None:
         args.holdout = KANG_DEFAULT_HOLDOUT
     return _benchmark(args, default_first=True)
