@@ -64,6 +64,13 @@ def test_save_load_roundtrip(tmp_path, fold, trained):
         "transport.npz",
         "weights.safetensors",
     ]
+    with pytest.raises(ScotmInputError, match="keeps no training cells"):
+        loaded.train()
+    with pytest.raises(ScotmInputError, match="keeps no training cells"):
+        loaded.variant(shift="mean")
+    assert loaded.variant(k=5).settings.k == 5
+    with pytest.raises(ScotmInputError, match="change training"):
+        trained.variant(n_latent=3)
     with pytest.raises(ScotmInputError, match="exists"):
         trained.save(tmp_path / "m")
     trained.save(tmp_path / "m", overwrite=True)

@@ -57,8 +57,9 @@ def foldable_cell_types(adata: ad.AnnData, keys: Keys) -> list[str]:
     cond = adata.obs[keys.condition_key].astype(str).to_numpy()
     types = adata.obs[keys.cell_type_key].astype(str).to_numpy()
     both = set(types[cond == keys.control]) & set(types[cond == keys.perturbed])
-    foldable = [t for t in cell_types(adata, keys) if t in both]
-    skipped = [t for t in cell_types(adata, keys) if t not in both]
+    ordered = cell_types(adata, keys)
+    foldable = [t for t in ordered if t in both]
+    skipped = [t for t in ordered if t not in both]
     if skipped:
         logger.warning(
             "cell type(s) %s lack '%s' or '%s' cells: not used as folds",

@@ -195,6 +195,10 @@ class SCOTM:
 
         from ._lightning import CellDataModule, History, TrainingTask
 
+        if self.adata is None:
+            raise ScotmInputError(
+                "a loaded model keeps no training cells; build a new SCOTM(adata) to train"
+            )
         s = self.settings
         _quiet_lightning()
         pl.seed_everything(s.seed, workers=True, verbose=False)
