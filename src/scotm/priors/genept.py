@@ -16,6 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .._errors import ScotmInputError
+from .base import EmbedderLike
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def genept(
     adata: ad.AnnData,
     gene_embeddings: pd.DataFrame | np.ndarray | None = None,
     *,
-    embedder=None,
+    embedder: EmbedderLike | None = None,
     layer: str | None = None,
     key_added: str = "X_genept",
     copy: bool = False,

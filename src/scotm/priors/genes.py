@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ScotmInputError
+from .base import EmbedderLike
 
 #: collection -> (GMT file prefix in the wheel, set-name prefixes to strip, label in the text)
 COLLECTIONS: dict[str, tuple[str, tuple[str, ...], str]] = {
@@ -153,7 +154,7 @@ def gene_descriptions(
 
 def gene_embeddings(
     genes: Sequence[str],
-    embedder=None,
+    embedder: EmbedderLike | None = None,
     *,
     collections: Sequence[str] = ("hallmark", "reactome", "go"),
     max_sets: int = 8,
