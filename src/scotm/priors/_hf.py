@@ -106,7 +106,7 @@ class TransformerEmbedder(Embedder):
 
         self._load()
         tok = self._tokenizer
-        max_length = self.max_length or min(int(tok.model_max_length), 100_000)
+        max_length = self.max_length or self._default_max_length()
         out = []
         with torch.inference_mode():
             for start in range(0, len(items), self.batch_size):
@@ -124,6 +124,15 @@ class TransformerEmbedder(Embedder):
                 hidden = self._model(**enc).last_hidden_state
                 out.append(self._pool(hidden, enc["attention_mask"], special.to(self.device)))
         return torch.cat(out).float().cpu().numpy()
+
+    def _default_max_length(self) -> int:
+        """The tokenizer's limit; without one, what the position embeddings allow."""
+        limit = int(self._tokenizer.model_max_length)
+        if limit < 100_000:  # tokenizers without a limit report about 1e30
+            return limit
+        positions = getattr(self._model.config, "max_position_embeddings", None)
+        # RoBERTa-style models offset positions by the padding index: keep a margin of 2
+        return int(positions) - 2 if positions else 512
 
     def _pool(self, hidden, attention_mask, special_mask):
         if self.pooling == "cls":
