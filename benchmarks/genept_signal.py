@@ -34,6 +34,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     random = priors.cell_embedding(adata, rng.normal(size=(adata.n_vars, text.shape[1])))
     print(f"{adata.n_obs} cells, {adata.n_vars} genes, {text.shape[1]}-d")
+    corr = np.corrcoef(text[:200])[np.triu_indices(200, k=1)].mean()
+    print(f"mean Pearson r between the text vectors of the first 200 cells: {corr:.3f}")
     print("label       text   random")
     for label in ("cell_type", "condition"):
         y = adata.obs[label].astype(str).to_numpy()
