@@ -16,6 +16,9 @@ HIDDEN = 16
 
 def build(root: Path) -> dict[str, Path]:
     """Save the three tiny models under ``root``; returns {'smiles', 'protein', 'text'}."""
+    from scotm.priors._deps import set_offline
+
+    set_offline()  # before transformers is imported: nothing may reach a model hub
     import torch
     import transformers as tf
     from sentence_transformers import SentenceTransformer

@@ -112,3 +112,29 @@ def test_embed_cells_wrong_out_suffix(capsys, tmp_path, write):
     a = ad.AnnData(np.ones((2, 2), np.float32))
     path = write(a)
     assert_one_line_error(capsys, ["embed", "--data", path, "--out", "x.csv"], "must end in .h5ad")
+
+
+@pytest.mark.parametrize(
+    "kind, column, cls",
+    [("text", "description", "TextEmbedder"), ("protein", "sequence", "ProteinLM")],
+)
+def test_embed_text_and_protein_tables(capsys, tmp_path, tiny, emb_cache, kind, column, cls):
+    from scotm import priors
+
+    src = tmp_path / "perturbations.tsv"
+    pd.DataFrame(
+        {
+            "name": ["IFNB1", "IL6"],
+            "description": ["interferon beta a type i cytokine", "a cytokine of the pie"],
+            "sequence": ["MTNKCLLQIALLLCFSTTALS", "MNSFSTSAFGPVAFSLGLLLV"],
+        }
+    ).to_csv(src, sep="\t", index=False)
+    out = tmp_path / "emb.parquet"
+    model = tiny["text" if kind == "text" else "protein"]
+    argv = ["-q", "embed", "--table", str(src), "--column", column, "--name-column", "name"]
+    assert main([*argv, "--kind", kind, "--model", str(model), "--out", str(out)]) == 0
+    table = pd.read_parquet(out)
+    assert table["name"].tolist() == ["IFNB1", "IL6"] and table.shape == (2, 17)
+    items = pd.read_csv(src, sep="\t")[column].tolist()
+    expected = getattr(priors, cls)(model).embed(items, cache=False)
+    np.testing.assert_allclose(table.iloc[:, 1:].to_numpy(), expected, atol=1e-6)
