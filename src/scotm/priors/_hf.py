@@ -35,8 +35,17 @@ class TransformerEmbedder(Embedder):
         Longer inputs are truncated to this many tokens (default: the tokenizer's limit).
     batch_size
         Inputs per forward pass.
+    device
+        Torch device (``"cpu"`` by default).
     what
         What kind of model this is, for messages.
+
+    Examples
+    --------
+    >>> from scotm.priors import TransformerEmbedder
+    >>> enc = TransformerEmbedder("models/my-encoder", pooling="mean")  # doctest: +SKIP
+    >>> enc.embed(["some input"]).shape  # doctest: +SKIP
+    (1, 768)
     """
 
     def __init__(

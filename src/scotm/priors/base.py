@@ -110,6 +110,12 @@ def fingerprint_dir(path: str | os.PathLike) -> str:
     The same model files give the same fingerprint wherever they are installed. The result
     is memoised per process by (path, size, mtime) of each file, so big weights are hashed
     once.
+
+    Examples
+    --------
+    >>> from scotm.priors import default_text_model_path, fingerprint_dir
+    >>> fingerprint_dir(default_text_model_path())[:12]  # doctest: +SKIP
+    '3f1c0e5a9b2d'
     """
     root = Path(path)
     files = sorted(p for p in root.rglob("*") if p.is_file())

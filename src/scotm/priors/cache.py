@@ -20,7 +20,16 @@ logger = logging.getLogger(__name__)
 
 
 def embeddings_dir() -> Path:
-    """Where cached embeddings live: ``scotm.datasets.cache_dir() / "embeddings"``."""
+    """Where cached embeddings live: ``scotm.datasets.cache_dir() / "embeddings"``.
+
+    Delete the folder to recompute everything; ``SCOTM_CACHE`` moves it.
+
+    Examples
+    --------
+    >>> from scotm.priors import embeddings_dir
+    >>> embeddings_dir().name  # doctest: +SKIP
+    'embeddings'
+    """
     from ..datasets import cache_dir
 
     path = cache_dir() / "embeddings"

@@ -50,7 +50,21 @@ def from_obsm(adata: ad.AnnData, key: str = "X_scGPT") -> np.ndarray:
 
 
 def read_table(path: str | os.PathLike, *, header: bool = True) -> pd.DataFrame:
-    """Read a CSV/TSV or parquet table, turning unreadable files into a ScotmInputError."""
+    """Read a CSV/TSV or parquet table, turning unreadable files into a ScotmInputError.
+
+    Parameters
+    ----------
+    path
+        ``.csv``, ``.tsv``/``.tab`` or ``.parquet``/``.pq``.
+    header
+        The CSV's first row names the columns; without it they are named ``"0"``, ``"1"``...
+
+    Examples
+    --------
+    >>> from scotm.priors import read_table
+    >>> read_table("tests/data/sciplex_drugs_smiles.csv", header=False).columns.tolist()  # doctest: +SKIP
+    ['0', '1', '2']
+    """
     p = Path(path).expanduser()
     if not p.exists():
         raise ScotmInputError(f"table file {p} does not exist")
