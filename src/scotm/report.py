@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import struct
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,12 +138,16 @@ class FigureCollector:
         self.method = method
         self.dpi = dpi
         self.folds: list[FoldFigures] = []
+        #: Seconds spent rendering figures: the report's cost inside a benchmark.
+        self.seconds = 0.0
 
     def __call__(
         self, fold: Fold, method: str, pred: ad.AnnData, degs: Sequence[str] | None = None
     ) -> None:
         if method != self.method:
             return
+        t0 = time.perf_counter()
+        logger.info("  report: drawing the figures of %s / %s", fold.holdout, method)
         try:
             figs = render_fold(
                 fold.ctrl,
@@ -157,6 +162,7 @@ class FigureCollector:
             logger.warning("report: no figures for %s / %s (%s)", fold.holdout, method, exc)
             figs = FoldFigures(fold.holdout, method, notes=[f"figures failed: {exc}"])
         self.folds.append(figs)
+        self.seconds += time.perf_counter() - t0
 
 
 # --------------------------------------------------------------------------- HTML
