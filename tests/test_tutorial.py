@@ -16,6 +16,7 @@ import contextlib
 import io
 import os
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,9 @@ from pathlib import Path
 import pytest
 
 TUTORIAL = Path(__file__).resolve().parents[1] / "docs" / "tutorial.md"
+#: The tutorial's figures shown in the document (copied there by ``update``).
+FIGURES = TUTORIAL.parent / "tutorial_figures"
+SHOWN_FIGURES = ("mean_regression", "embedding", "deg_violins", "ot_pairing")
 FENCE = re.compile(r"^```(\w*)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 #: decimals may differ by this much plus this share of their size (CPU, threads)
@@ -119,6 +123,9 @@ def test_tutorial_runs_and_prints_what_it_shows(tmp_path):
         assert (tmp_path / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (tmp_path / "figures" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
     assert (tmp_path / "cd14_model" / "scotm.json").exists()
+    for name in SHOWN_FIGURES:  # the document shows these, from an earlier run of this code
+        assert f"(tutorial_figures/{name}.png)" in text
+        assert (FIGURES / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def update(path: Path = TUTORIAL, workdir: str | None = None) -> None:
@@ -133,6 +140,10 @@ def update(path: Path = TUTORIAL, workdir: str | None = None) -> None:
         work = Path(workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)
         results = run_tutorial(text, work)
+        # the figures the tutorial shows, as this run drew them
+        FIGURES.mkdir(exist_ok=True)
+        for name in SHOWN_FIGURES:
+            shutil.copyfile(work / "figures" / f"{name}.png", FIGURES / f"{name}.png")
     pieces, pos = [], 0
     for (_, _, span), (got, seconds) in zip(blocks(text), results, strict=True):
         print(f"block took {seconds:.1f} s", file=sys.stderr)
