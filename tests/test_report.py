@@ -136,3 +136,24 @@ def test_scotm_prediction_adds_shift_sources_and_failures_are_notes(adata, tmp_p
     ).read_text(encoding="utf-8")
     assert "&lt;b&gt;x&lt;/b&gt;" in page and "<b>x</b>" not in page and "&lt;i&gt;" in page
     assert "figures failed" in page and len(images(page)) == 4 + 1  # + the r2 bar chart
+
+
+def test_images_are_shown_at_their_size_in_inches():
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.0, 2.5))
+    fig.add_subplot().plot([0, 1], [0, 1])
+    b64 = report.figure_png_base64(fig, dpi=150)
+    png = base64.b64decode(b64)
+    height, width = mpimg.imread(io.BytesIO(png)).shape[:2]
+    shown = report.png_display_size(png)
+    assert shown == (round(width * 96 / 150), round(height * 96 / 150))
+    # the resolution comes from the PNG itself, not from the default
+    assert report.png_display_size(base64.b64decode(report.figure_png_base64(fig, dpi=300)))[
+        0
+    ] == pytest.approx(shown[0], abs=2)
+    tag = IMG.search(report._img(b64, "a caption")).group(0)
+    assert f'width="{shown[0]}" height="{shown[1]}"' in tag
+    assert "width=" not in report._img("bm90IGEgcG5n", "not a png")  # unreadable: natural size
+    with pytest.raises(ValueError, match="not a PNG"):
+        report.png_display_size(b"GIF89a" + bytes(30))

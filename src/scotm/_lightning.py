@@ -7,6 +7,9 @@ multi-GPU / multi-node (DDP) training for free.
 
 from __future__ import annotations
 
+import logging
+import time
+
 import lightning.pytorch as pl
 import numpy as np
 import scipy.sparse as sp
@@ -14,6 +17,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .module import VAEModule
+
+_logger = logging.getLogger("scotm.model")  # progress lines belong to the model's training
 
 
 class RowDataset(Dataset):
@@ -96,13 +101,38 @@ class TrainingTask(pl.LightningModule):
 
 
 class History(pl.Callback):
-    """Keeps every epoch's logged metrics, for training curves and the saved model."""
+    """Keeps every epoch's logged metrics, for training curves and the saved model.
 
-    def __init__(self) -> None:
+    Each epoch is also logged (logger ``scotm.model``) at DEBUG, and at ``log_level`` (INFO
+    where no progress bar shows the epochs: logs, CI, ``scotm run`` piped to a file) when
+    ``every_s`` seconds have passed since the last such line, so fast epochs do not flood.
+    """
+
+    def __init__(self, log_level: int = logging.DEBUG, every_s: float = 5.0) -> None:
         self.epochs: list[dict[str, float]] = []
+        self.log_level = log_level
+        self.every_s = every_s
+        self._t0 = self._last = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, task: pl.LightningModule) -> None:
+        self._t0 = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: pl.Trainer, task: pl.LightningModule) -> None:
         # runs after the epoch's validation, so train and val metrics are both current
         row = {"epoch": int(trainer.current_epoch)}
         row.update({k: float(v) for k, v in trainer.callback_metrics.items()})
         self.epochs.append(row)
+        if trainer.is_global_zero:
+            now = time.perf_counter()
+            level = logging.DEBUG
+            if now - self._last >= self.every_s or trainer.should_stop:
+                level, self._last = max(self.log_level, logging.DEBUG), now
+            _logger.log(
+                level,
+                "  epoch %d/%d: train_loss %.4f, val_loss %.4f (%.1f s)",
+                row["epoch"] + 1,
+                trainer.max_epochs,
+                row.get("train_loss", float("nan")),
+                row.get("val_loss", float("nan")),
+                time.perf_counter() - self._t0,
+            )

@@ -209,7 +209,7 @@ def _safe(name: str) -> str:
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
     """Mean over folds per method, metrics as columns."""
-    cols = [c for c in _metrics.METRICS if c in table] + ["fit_s", "predict_s"]
+    cols = [c for c in (*_metrics.METRICS, "fit_s", "predict_s") if c in table]
     return table.groupby("method", sort=False)[cols].mean()
 
 

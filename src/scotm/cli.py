@@ -338,6 +338,8 @@ def _benchmark(args: argparse.Namespace, *, default_first: bool) -> int:
     if collector is not None:
         from .report import write_report
 
+        logger.info("Writing the report (bar charts, tables, settings) ...")
+        t1 = time.perf_counter()
         path = write_report(
             out,
             table,
@@ -345,6 +347,14 @@ def _benchmark(args: argparse.Namespace, *, default_first: bool) -> int:
             settings=_report_settings(args, methods, holdouts, keys),
             data_summary=_data_summary(args, adata, keys),
             runtime_s=time.perf_counter() - t0,
+        )
+        page_s = time.perf_counter() - t1
+        logger.info(
+            "Report written in %.1f s (per-fold figures %.1f s + page %.1f s): %s",
+            collector.seconds + page_s,
+            collector.seconds,
+            page_s,
+            path,
         )
         print(f"report: {path}")
     return 0

@@ -147,16 +147,19 @@ def kang(path: str | os.PathLike | None = None, *, refresh: bool = False) -> ad.
     digest_file = cached.with_suffix(".sha256")
     if cached.exists() and digest_file.exists() and not refresh:
         if _sha256(cached) == digest_file.read_text().strip():
+            logger.debug("Reading the cached Kang data: %s", cached)
             return ad.read_h5ad(cached)
         logger.warning("Cached %s failed its checksum; rebuilding it.", cached)
     with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
         raw = _raw_h5ad(path, Path(tmp))
+        logger.info("Converting the Kang data to a sparse matrix and caching it (once) ...")
         adata = ad.read_h5ad(raw)
         X = adata.X
         adata.X = sp.csr_matrix(X.astype(np.float32)) if not sp.issparse(X) else X.tocsr()
         write_h5ad(adata, cached)
     with atomic_path(digest_file) as tmp_digest:
         tmp_digest.write_text(_sha256(cached))
+    logger.info("Kang data cached in %s", cached)
     return ad.read_h5ad(cached)
 
 

@@ -220,7 +220,17 @@ class SCOTM:
         )
         data = CellDataModule(self.adata.X, train_idx, val_idx, batch_size, s.seed)
         task = TrainingTask(self.module, s.lr, s.weight_decay, s.beta)
-        history = History()
+        # a progress bar shows the epochs; without one, each epoch is a log line
+        history = History(logging.DEBUG if progress else logging.INFO)
+        logger.info(
+            "Training SCOTM on %d cells x %d genes: up to %d epochs of %d steps, early "
+            "stopping on %d validation cells",
+            len(train_idx),
+            self.adata.n_vars,
+            epochs,
+            steps_per_epoch,
+            n_val,
+        )
         trainer = pl.Trainer(
             max_epochs=epochs,
             accelerator=accelerator,
@@ -257,9 +267,23 @@ class SCOTM:
             "batch_size": batch_size,
             "max_epochs": epochs,
         }
+        logger.info(
+            "Trained %d epochs in %.1f s (best val_loss %.4f)",
+            len(history.epochs),
+            self.train_info["train_seconds"],
+            min((row.get("val_loss", np.inf) for row in history.epochs), default=np.nan),
+        )
         t1 = time.perf_counter()
+        how = f"{s.ot_method} OT" if s.shift == "ot" else "mean shift, no OT"
+        logger.info("Pairing control with perturbed codes (%s) ...", how)
         self.reference = self._build_reference()
         self.train_info["transport_seconds"] = time.perf_counter() - t1
+        logger.info(
+            "Paired (%s): %d training control cells have a shift, in %.1f s",
+            how,
+            len(self.reference.codes),
+            self.train_info["transport_seconds"],
+        )
         self.is_trained = True
         return self
 
