@@ -29,7 +29,11 @@ def compute() -> dict[str, np.ndarray]:
         pred = model.predict(fold.ctrl)
     finally:
         torch.set_num_threads(threads)
-    return {"X": np.asarray(pred.X), "z": pred.obsm["X_scotm"], "z_new": pred.obsm["X_scotm_shifted"]}
+    return {
+        "X": np.asarray(pred.X),
+        "z": pred.obsm["X_scotm"],
+        "z_new": pred.obsm["X_scotm_shifted"],
+    }
 
 
 if __name__ == "__main__":
