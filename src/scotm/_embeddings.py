@@ -106,6 +106,7 @@ def read_perturbation_csv(path: str | os.PathLike) -> pd.DataFrame:
             f"{path} holds non-numeric values; every column but the first must be a number"
         ) from exc
     df.index = df.index.astype(str)
+    perturbation_table(df, what=f"--perturbation-embeddings {path}")  # fail early, clearly
     return df
 
 
