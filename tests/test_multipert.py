@@ -243,3 +243,20 @@ def test_single_perturbation_with_priors_on_toy():
         pred = m.predict(ctrl, source=source)
         assert np.isfinite(pred.X).all() and (pred.X >= 0).all()
         assert pred.uns["scotm"]["extrapolated"] is False
+
+
+def test_perturbation_csv_with_or_without_header(tmp_path):
+    from scotm._embeddings import read_perturbation_csv
+
+    plain = tmp_path / "a.csv"
+    plain.write_text("drugA,1,0\ndrugB,0.5,2\n")
+    header = tmp_path / "b.csv"
+    header.write_text("name,d0,d1\ndrugA,1,0\ndrugB,0.5,2\n")
+    for path in (plain, header):
+        df = read_perturbation_csv(path)
+        assert list(df.index) == ["drugA", "drugB"]
+        np.testing.assert_array_equal(df.to_numpy(), [[1, 0], [0.5, 2]])
+    bad = tmp_path / "c.csv"
+    bad.write_text("drugA,1,x\ndrugB,0.5,2\n")
+    with pytest.raises(ScotmInputError, match="non-numeric"):
+        read_perturbation_csv(bad)
