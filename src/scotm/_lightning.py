@@ -206,6 +206,32 @@ class ResponseTask(pl.LightningModule):
         return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
 
+class BestWeights(pl.Callback):
+    """Keep the weights of the epoch with the lowest ``monitor`` and restore them at the end.
+
+    Used for the response network, whose validation set is held-out *training
+    perturbations*: the epoch that generalises best to perturbations it did not fit is the
+    one kept (no held-out data is involved).
+    """
+
+    def __init__(self, monitor: str) -> None:
+        self.monitor = monitor
+        self.best = float("inf")
+        self.best_epoch = -1
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def on_validation_end(self, trainer: pl.Trainer, task: pl.LightningModule) -> None:
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is not None and float(value) < self.best:
+            self.best = float(value)
+            self.best_epoch = int(trainer.current_epoch)
+            self.state = {k: v.detach().clone() for k, v in task.module.state_dict().items()}
+
+    def on_fit_end(self, trainer: pl.Trainer, task: pl.LightningModule) -> None:
+        if self.state is not None:
+            task.module.load_state_dict(self.state)
+
+
 class History(pl.Callback):
     """Keeps every epoch's logged metrics, for training curves and the saved model."""
 

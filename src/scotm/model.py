@@ -461,11 +461,12 @@ class SCOTM:
         """Fit the response network to the OT shifts of every (control cell, perturbation).
 
         Early stopping watches held-out *training perturbations* when there are at least
-        five (the network's job is to generalise to new perturbations), else held-out pairs.
+        five (the network's job is to generalise to new perturbations), else held-out pairs;
+        the weights of the best validation epoch are kept.
         """
         import lightning.pytorch as pl
 
-        from ._lightning import History, PairDataModule, PairDataset, ResponseTask
+        from ._lightning import BestWeights, History, PairDataModule, PairDataset, ResponseTask
 
         s = self.settings
         pl.seed_everything(s.seed, workers=True, verbose=False)
@@ -500,11 +501,17 @@ class SCOTM:
         epochs = (
             max_epochs
             or s.max_epochs
-            or int(np.clip(-(-s.response_target_steps // steps_per_epoch), 10, 400))
+            or int(np.clip(-(-s.response_target_steps // steps_per_epoch), 3, 400))
         )
         history = History()
+        best = BestWeights("response_val_loss")
         trainer = self._trainer(
-            epochs, "response_val_loss", [history], progress, accelerator=accelerator, devices=1
+            epochs,
+            "response_val_loss",
+            [history, best],
+            progress,
+            accelerator=accelerator,
+            devices=1,
         )
         task = ResponseTask(self.response, s.lr, s.weight_decay)
         t0 = time.perf_counter()
@@ -516,6 +523,7 @@ class SCOTM:
         self.train_info.update(
             {
                 "response_epochs": len(history.epochs),
+                "response_best_epoch": best.best_epoch,
                 "response_seconds": time.perf_counter() - t0,
                 "response_train_pairs": int(len(train_set)),
                 "response_val_pairs": int(len(val_set)),
