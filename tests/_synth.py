@@ -36,3 +36,40 @@ def synthetic_counts(
     )
     adata.var_names = [f"G{i}" for i in range(n_genes)]
     return adata
+
+
+def multi_drug_counts(
+    n_per: int = 15,
+    n_genes: int = 30,
+    types: tuple[str, ...] = ("A", "B", "C"),
+    n_drugs: int = 8,
+    seed: int = 0,
+) -> tuple[ad.AnnData, dict[str, np.ndarray]]:
+    """Raw Poisson counts for several drugs whose effect is a known function of an embedding.
+
+    Drug ``j`` has a 3-d embedding ``e_j``; its log-fold change on the genes is
+    ``e_j @ programs`` (three fixed gene programs), scaled per cell type. Returns the data
+    (``obs['condition']`` control or ``drug0`` ..., ``obs['cell_type']``) and the embeddings.
+    """
+    rng = np.random.default_rng(seed)
+    programs = np.zeros((3, n_genes))
+    for k in range(3):
+        programs[k, k * 5 : k * 5 + 5] = 1.2
+    emb = {f"drug{j}": rng.uniform(-1, 1, 3) for j in range(n_drugs)}
+    blocks, obs = [], []
+    for t in types:
+        rate = rng.gamma(2.0, 2.0, n_genes) + 1.0
+        scale = rng.uniform(0.8, 1.2)
+        for cond in ("control", *emb):
+            lfc = 0.0 if cond == "control" else scale * emb[cond] @ programs
+            blocks.append(rng.poisson(rate * np.exp(lfc), size=(n_per, n_genes)))
+            obs += [(cond, t)] * n_per
+    X = np.vstack(blocks).astype(np.float32)
+    adata = ad.AnnData(
+        X=X,
+        obs=pd.DataFrame(
+            obs, columns=["condition", "cell_type"], index=[f"c{i}" for i in range(len(obs))]
+        ),
+    )
+    adata.var_names = [f"G{i}" for i in range(n_genes)]
+    return adata, emb

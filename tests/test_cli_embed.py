@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib import resources
 
 import anndata as ad
 import numpy as np
@@ -14,7 +14,7 @@ from scotm.cli import main
 
 from .test_cli import assert_one_line_error
 
-DRUGS = str(Path(__file__).parent / "data" / "sciplex_drugs_smiles.csv")
+DRUGS = str(resources.files("scotm") / "data" / "sciplex_drugs_smiles.csv")
 SCIPLEX = ["--table", DRUGS, "--no-header", "--column", "1", "--name-column", "0"]
 
 

@@ -96,3 +96,126 @@ def test_predict_errors(capsys, write, tmp_path):
         ["train", "--data", path, *KEYS, "--out", str(tmp_path / "x"), "--set", "bogus=1"],
         "unknown setting",
     )
+
+
+def _drug_data(write, tmp_path):
+    """Several drugs, a stand-in cell embedding in obsm, and an embedding CSV."""
+    from ._synth import multi_drug_counts
+
+    a, emb = multi_drug_counts(n_per=12, n_genes=30, n_drugs=6, seed=1)
+    a.obsm["X_standin"] = np.log1p(a.X[:, :4])  # a stand-in cell embedding, not a real one
+    csv = tmp_path / "emb.csv"
+    csv.write_text("".join(f"{n}," + ",".join(map(str, v)) + "\n" for n, v in emb.items()))
+    return write(a), a, emb, csv
+
+
+def test_train_predict_several_drugs_with_priors(capsys, write, tmp_path):
+    path, raw, emb, csv = _drug_data(write, tmp_path)
+    model_dir = tmp_path / "model"
+    # drug5 is held out entirely: train on drug0-drug4 only
+    code = main(
+        [
+            "-q",
+            "train",
+            "--data",
+            path,
+            "--perturbed",
+            "drug0,drug1,drug2,drug3,drug4",
+            "--cell-embedding-key",
+            "X_standin",
+            "--perturbation-embeddings",
+            str(csv),
+            "--perturbation-embedding-source",
+            "toy 3-d",
+            "--n-top-genes",
+            "0",
+            "--holdout",
+            "C",
+            "--out",
+            str(model_dir),
+            *FAST,
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "5 perturbation(s)" in out
+    assert (model_dir / "response.safetensors").exists()
+    base = ["-q", "predict", "--model", str(model_dir), "--data", path, "--cell-type", "C"]
+    pred_path = tmp_path / "p.h5ad"
+    assert main([*base, "--perturbation", "drug2", "--out", str(pred_path)]) == 0
+    pred = ad.read_h5ad(pred_path)
+    assert pred.uns["scotm"]["perturbation"] == "drug2"
+    assert not pred.uns["scotm"]["extrapolated"]
+    capsys.readouterr()
+    code = main(
+        [*base, "--perturbation", "drug5", "--perturbation-embeddings", str(csv)]
+        + ["--out", str(pred_path)]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "extrapolated" in out
+    pred = ad.read_h5ad(pred_path)
+    assert pred.uns["scotm"]["extrapolated"] and pred.n_obs == 12
+    assert_one_line_error(capsys, [*base, "--out", str(pred_path)], "knows 5 perturbations")
+    assert_one_line_error(
+        capsys, [*base, "--perturbation", "drug5"], "no embedding for perturbation 'drug5'"
+    )
+    no_obsm = raw.copy()
+    del no_obsm.obsm["X_standin"]
+    assert_one_line_error(
+        capsys,
+        ["predict", "--model", str(model_dir), "--data", write(no_obsm, "n.h5ad")]
+        + ["--perturbation", "drug2"],
+        "obsm['X_standin'] not found",
+    )
+    wide = raw.copy()
+    wide.obsm["X_standin"] = np.zeros((raw.n_obs, 9), dtype=np.float32)
+    assert_one_line_error(
+        capsys,
+        ["predict", "--model", str(model_dir), "--data", write(wide, "w.h5ad")]
+        + ["--perturbation", "drug2"],
+        "width 9 but the model was trained with width 4",
+    )
+
+
+def test_train_all_perturbations_and_bad_embeddings(capsys, write, tmp_path):
+    path, raw, emb, csv = _drug_data(write, tmp_path)
+    common = ["train", "--data", path, "--n-top-genes", "0", *FAST]
+    model_dir = tmp_path / "all"
+    assert main(["-q", *common, "--perturbed", "all", "--out", str(model_dir)]) == 0
+    assert "6 perturbation(s)" in capsys.readouterr().out
+    nan_csv = tmp_path / "nan.csv"
+    lines = csv.read_text().splitlines()
+    lines[1] = "drug1,nan," + ",".join(lines[1].split(",")[2:])
+    nan_csv.write_text("\n".join(lines) + "\n")
+    assert_one_line_error(
+        capsys,
+        [*common, "--perturbed", "all", "--perturbation-embeddings", str(nan_csv)]
+        + ["--out", str(tmp_path / "x")],
+        "NaN",
+    )
+    short = tmp_path / "short.csv"
+    short.write_text("\n".join(csv.read_text().splitlines()[:2]) + "\n")
+    assert_one_line_error(
+        capsys,
+        [*common, "--perturbed", "all", "--perturbation-embeddings", str(short)]
+        + ["--out", str(tmp_path / "x")],
+        "no vector for 4 training perturbation(s)",
+    )
+    assert_one_line_error(
+        capsys,
+        [*common, "--perturbed", "all", "--cell-embedding-key", "X_gpt"]
+        + ["--out", str(tmp_path / "x")],
+        "obsm['X_gpt'] not found",
+    )
+    assert_one_line_error(
+        capsys,
+        [*common, "--perturbed", "drug0,drugZ", "--out", str(tmp_path / "x")],
+        "label 'drugZ' not found",
+    )
+    assert_one_line_error(
+        capsys,
+        [*common, "--perturbation-embeddings", str(tmp_path / "none.csv")]
+        + ["--out", str(tmp_path / "x")],
+        "does not exist",
+    )

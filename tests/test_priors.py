@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from importlib import resources
 from pathlib import Path
 
 import anndata as ad
@@ -25,7 +26,7 @@ from scotm.priors import (
     genept,
 )
 
-DRUGS = Path(__file__).parent / "data" / "sciplex_drugs_smiles.csv"
+DRUGS = resources.files("scotm") / "data" / "sciplex_drugs_smiles.csv"
 
 
 def _count_computes(monkeypatch, cls) -> list[int]:

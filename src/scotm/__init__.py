@@ -32,6 +32,7 @@ _SUBMODULES = frozenset(
         "pp",
         "priors",
         "report",
+        "simulate",
         "transport",
     }
 )

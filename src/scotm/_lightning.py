@@ -16,7 +16,7 @@ import scipy.sparse as sp
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .module import VAEModule
+from .module import ResponseNet, VAEModule
 
 _logger = logging.getLogger("scotm.model")  # progress lines belong to the model's training
 
@@ -28,9 +28,11 @@ class RowDataset(Dataset):
     the whole matrix would allow.
     """
 
-    def __init__(self, X, index: np.ndarray) -> None:
+    def __init__(self, X, index: np.ndarray, extra: np.ndarray | None = None) -> None:
         self.X = X.tocsr() if sp.issparse(X) else np.asarray(X, dtype=np.float32)
         self.index = np.asarray(index)
+        # per-cell side input (a cell embedding); batches become (x, extra) pairs
+        self.extra = None if extra is None else np.asarray(extra, dtype=np.float32)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -38,20 +40,31 @@ class RowDataset(Dataset):
     def __getitem__(self, i: int) -> int:
         return int(self.index[i])
 
-    def collate(self, rows: list[int]) -> torch.Tensor:
+    def collate(self, rows: list[int]) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         block = self.X[np.asarray(rows)]
         if sp.issparse(block):
             block = block.toarray()
-        return torch.from_numpy(np.asarray(block, dtype=np.float32))
+        x = torch.from_numpy(np.asarray(block, dtype=np.float32))
+        if self.extra is None:
+            return x
+        return x, torch.from_numpy(self.extra[np.asarray(rows)])
 
 
 class CellDataModule(pl.LightningDataModule):
     """Training and validation cells, both drawn from the training data only."""
 
-    def __init__(self, X, train_idx: np.ndarray, val_idx: np.ndarray, batch_size: int, seed: int):
+    def __init__(
+        self,
+        X,
+        train_idx: np.ndarray,
+        val_idx: np.ndarray,
+        batch_size: int,
+        seed: int,
+        extra: np.ndarray | None = None,
+    ):
         super().__init__()
-        self.train_set = RowDataset(X, train_idx)
-        self.val_set = RowDataset(X, val_idx)
+        self.train_set = RowDataset(X, train_idx, extra)
+        self.val_set = RowDataset(X, val_idx, extra)
         self.batch_size = batch_size
         self.seed = seed
 
@@ -82,22 +95,146 @@ class TrainingTask(pl.LightningModule):
         self.weight_decay = weight_decay
         self.beta = beta
 
-    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        out = self.module.loss(batch, beta=self.beta)
-        n = batch.shape[0]
+    def _loss(self, batch) -> dict[str, torch.Tensor]:
+        if isinstance(batch, tuple | list):
+            x, cell_emb = batch
+            return self.module.loss(x, beta=self.beta, cell_emb=cell_emb)
+        return self.module.loss(batch, beta=self.beta)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        out = self._loss(batch)
+        n = len(batch[0]) if isinstance(batch, tuple | list) else batch.shape[0]
         self.log("train_loss", out["loss"], on_step=False, on_epoch=True, batch_size=n)
         self.log("train_recon", out["recon"], on_step=False, on_epoch=True, batch_size=n)
         self.log("train_reg", out["reg"], on_step=False, on_epoch=True, batch_size=n)
         return out["loss"]
 
-    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        out = self.module.loss(batch, beta=self.beta)
-        n = batch.shape[0]
+    def validation_step(self, batch, batch_idx: int) -> None:
+        out = self._loss(batch)
+        n = len(batch[0]) if isinstance(batch, tuple | list) else batch.shape[0]
         self.log("val_loss", out["loss"], prog_bar=True, batch_size=n)
         self.log("val_recon", out["recon"], batch_size=n)
 
     def configure_optimizers(self):
         return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+
+class PairDataset(Dataset):
+    """(control cell, perturbation) pairs for the response network, built a batch at a time.
+
+    ``codes[i]`` / ``cell_emb[i]`` describe reference cell ``i``; each pair ``(i, j, t)`` asks
+    for the shift ``targets[t]`` of cell ``i`` under perturbation ``j`` (row ``j`` of
+    ``pert_emb``). Pairs are never materialised as a dense (pairs x embedding) matrix.
+    """
+
+    def __init__(
+        self,
+        codes: np.ndarray,
+        pert_emb: np.ndarray,
+        targets: np.ndarray,
+        cell_idx: np.ndarray,
+        pert_idx: np.ndarray,
+        cell_emb: np.ndarray | None = None,
+    ) -> None:
+        self.codes = torch.as_tensor(codes, dtype=torch.float32)
+        self.pert_emb = torch.as_tensor(pert_emb, dtype=torch.float32)
+        self.targets = torch.as_tensor(targets, dtype=torch.float32)
+        self.cell_idx = torch.as_tensor(cell_idx, dtype=torch.long)
+        self.pert_idx = torch.as_tensor(pert_idx, dtype=torch.long)
+        self.cell_emb = None if cell_emb is None else torch.as_tensor(cell_emb, dtype=torch.float32)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+    def collate(self, rows: list[int]) -> dict[str, torch.Tensor | None]:
+        r = torch.as_tensor(rows, dtype=torch.long)
+        ci = self.cell_idx[r]
+        return {
+            "z": self.codes[ci],
+            "pert_emb": self.pert_emb[self.pert_idx[r]],
+            "target": self.targets[r],
+            "cell_emb": None if self.cell_emb is None else self.cell_emb[ci],
+        }
+
+
+class PairDataModule(pl.LightningDataModule):
+    """Training and validation pairs for the response network (both from training data)."""
+
+    def __init__(self, train_set: PairDataset, val_set: PairDataset, batch_size: int, seed: int):
+        super().__init__()
+        self.train_set, self.val_set = train_set, val_set
+        self.batch_size = batch_size
+        self.seed = seed
+
+    def train_dataloader(self) -> DataLoader:
+        gen = torch.Generator().manual_seed(self.seed)
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            shuffle=True,
+            collate_fn=self.train_set.collate,
+            generator=gen,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(
+            self.val_set, batch_size=8192, shuffle=False, collate_fn=self.val_set.collate
+        )
+
+
+class ResponseTask(pl.LightningModule):
+    """Optimises :class:`ResponseNet` to regress the OT shifts; logs losses per epoch."""
+
+    def __init__(self, module: ResponseNet, lr: float, weight_decay: float):
+        super().__init__()
+        self.module = module
+        self.lr = lr
+        self.weight_decay = weight_decay
+
+    def _loss(self, batch: dict) -> torch.Tensor:
+        return self.module.loss(batch["z"], batch["pert_emb"], batch["target"], batch["cell_emb"])
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self._loss(batch)
+        n = len(batch["target"])
+        self.log("response_train_loss", loss, on_step=False, on_epoch=True, batch_size=n)
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        n = len(batch["target"])
+        self.log("response_val_loss", self._loss(batch), prog_bar=True, batch_size=n)
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+
+class BestWeights(pl.Callback):
+    """Keep the weights of the epoch with the lowest ``monitor`` and restore them at the end.
+
+    Used for the response network, whose validation set is held-out *training
+    perturbations*: the epoch that generalises best to perturbations it did not fit is the
+    one kept (no held-out data is involved).
+    """
+
+    def __init__(self, monitor: str) -> None:
+        self.monitor = monitor
+        self.best = float("inf")
+        self.best_epoch = -1
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def on_validation_end(self, trainer: pl.Trainer, task: pl.LightningModule) -> None:
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is not None and float(value) < self.best:
+            self.best = float(value)
+            self.best_epoch = int(trainer.current_epoch)
+            self.state = {k: v.detach().clone() for k, v in task.module.state_dict().items()}
+
+    def on_fit_end(self, trainer: pl.Trainer, task: pl.LightningModule) -> None:
+        if self.state is not None:
+            task.module.load_state_dict(self.state)
 
 
 class History(pl.Callback):

@@ -464,10 +464,54 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="any model setting, repeatable (e.g. --set prior=kl --set n_latent=32)",
     )
+    g = p.add_argument_group("priors and perturbations")
+    g.add_argument(
+        "--cell-embedding-key",
+        metavar="KEY",
+        help="obsm key of a cell-state embedding (e.g. X_genept) fed to the encoder; "
+        "the same key is then needed at prediction",
+    )
+    g.add_argument("--cell-embedding-source", metavar="TEXT", help="provenance, saved with it")
+    g.add_argument(
+        "--perturbation-embeddings",
+        metavar="CSV",
+        help="perturbation embeddings, one per line: name,v1,v2,...; trains the response "
+        "network that predicts perturbations never seen in training",
+    )
+    g.add_argument(
+        "--perturbation-embedding-source", metavar="TEXT", help="provenance, saved with them"
+    )
+    # --perturbed (data flags) here also takes a comma-separated list, or 'all'
+
+
+def parse_perturbed(text: str) -> str | list[str] | None:
+    """``--perturbed`` for training: one label, ``a,b,c``, or ``all`` (every non-control label)."""
+    if text.strip().lower() == "all":
+        return None
+    labels = [t.strip() for t in text.split(",") if t.strip()]
+    if not labels:
+        raise ScotmInputError("--perturbed is empty; give a label, a comma-separated list or all")
+    return labels[0] if len(labels) == 1 else labels
+
+
+def _multi_holdout_train(adata: ad.AnnData, keys: Keys, holdout: str, perts) -> ad.AnnData:
+    """Training cells for several perturbations: all but the held-out type's perturbed cells."""
+    import numpy as np
+
+    types = adata.obs[keys.cell_type_key].astype(str).to_numpy()
+    cond = adata.obs[keys.condition_key].astype(str).to_numpy()
+    if holdout not in set(types):
+        raise ScotmInputError(
+            f"cell type '{holdout}' not found in obs['{keys.cell_type_key}']; values are: "
+            f"{', '.join(sorted(set(types))[:20])}; set it with --holdout"
+        )
+    is_pert = (cond != keys.control) if perts is None else np.isin(cond, perts)
+    return adata[~((types == holdout) & is_pert)].copy()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train SCOTM on a data set (optionally leaving a cell type's perturbed cells out), save it."""
+    from ._embeddings import read_perturbation_csv
     from .benchmark import holdout_split
     from .model import SCOTM
 
@@ -475,17 +519,40 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser()
     if out.exists() and not args.overwrite:
         raise ScotmInputError(f"{out} exists; pass --overwrite to replace it or choose --out")
+    perturbed = parse_perturbed(args.perturbed)
+    pert_emb = None
+    if args.perturbation_embeddings:
+        pert_emb = read_perturbation_csv(args.perturbation_embeddings)
+    single = isinstance(perturbed, str)
+    # several labels are checked one by one by SCOTM; read_data checks a single one
+    args.perturbed = perturbed if single else None
     adata, keys = read_data(args)
-    if args.holdout:
+    if args.holdout and single:
         check_holdouts(adata, [args.holdout], keys)
     adata = prepare_data(adata, args)
-    train = holdout_split(adata, args.holdout, keys).train if args.holdout else adata
-    model = SCOTM(train, **keys.as_kwargs(), **settings)
+    if not args.holdout:
+        train = adata
+    elif single:
+        train = holdout_split(adata, args.holdout, keys).train
+    else:
+        train = _multi_holdout_train(adata, keys, args.holdout, perturbed)
+    kwargs = keys.as_kwargs()
+    kwargs["perturbed"] = perturbed
+    model = SCOTM(
+        train,
+        **kwargs,
+        cell_embedding_key=args.cell_embedding_key,
+        cell_embedding_source=args.cell_embedding_source,
+        perturbation_embeddings=pert_emb,
+        perturbation_embedding_source=args.perturbation_embedding_source,
+        **settings,
+    )
     model.train(max_epochs=args.max_epochs, progress=not args.quiet)
     model.save(out, overwrite=args.overwrite)
     info = model.train_info
     print(
-        f"trained on {train.n_obs} cells x {train.n_vars} genes in {info['epochs']} epochs "
+        f"trained on {train.n_obs} cells x {train.n_vars} genes, "
+        f"{len(model.perturbations)} perturbation(s), in {info['epochs']} epochs "
         f"({info['train_seconds']:.1f} s); model: {out}"
     )
     return 0
@@ -503,11 +570,23 @@ def _predict_arguments(p: argparse.ArgumentParser) -> None:
         help="predict only this cell type's control cells (default: every control cell)",
     )
     g.add_argument("--out", default="scotm_out/prediction.h5ad", metavar="H5AD")
+    g.add_argument(
+        "--perturbation",
+        metavar="NAME",
+        help="which perturbation to predict (needed when the model knows several); one never "
+        "seen in training is predicted from its embedding",
+    )
+    g.add_argument(
+        "--perturbation-embeddings",
+        metavar="CSV",
+        help="name,v1,v2,... lines holding the embedding of an unseen --perturbation",
+    )
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict the perturbed state of control cells with a saved model."""
     from . import pp
+    from ._embeddings import perturbation_table, read_perturbation_csv
     from ._io import write_h5ad
     from .model import SCOTM
 
@@ -544,10 +623,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"--data (e.g. {', '.join(missing[:3])}); use data with the training genes"
         )
     ctrl = ctrl[:, list(model.var_names)].copy()
-    pred = model.predict(ctrl)
+    vector = None
+    if args.perturbation_embeddings:
+        table = read_perturbation_csv(args.perturbation_embeddings)
+        names, M = perturbation_table(table, what=str(args.perturbation_embeddings))
+        name = args.perturbation
+        if name is not None and name in names:
+            vector = M[names.index(name)]
+    pred = model.predict(ctrl, args.perturbation, perturbation_embedding=vector)
     out = Path(args.out).expanduser()
     write_h5ad(pred, out)
-    print(f"predicted {pred.n_obs} cells x {pred.n_vars} genes: {out}")
+    note = " (extrapolated: not seen in training)" if pred.uns["scotm"]["extrapolated"] else ""
+    print(
+        f"predicted {pred.n_obs} cells x {pred.n_vars} genes under "
+        f"'{pred.uns['scotm']['perturbation']}'{note}: {out}"
+    )
     return 0
 
 

@@ -226,3 +226,17 @@ def toy(
     out = ad.AnnData(X=sp.csr_matrix(X), obs=obs)
     out.var_names = [f"gene{i}" for i in range(n_genes)]
     return out
+
+
+def sciplex_sim(*args, **kwargs) -> ad.AnnData:
+    """SIMULATED multi-drug data: real sci-Plex drugs, chemistry-driven simulated responses.
+
+    See :func:`scotm.simulate.sciplex_sim` (this is the same function). The cells are not
+    measured data; RDKit descriptors and MACCS keys of each drug's real SMILES decide its
+    simulated effect. Needs RDKit (``pip install 'scotm[priors]'``).
+
+    >>> adata = scotm.datasets.sciplex_sim(n_drugs=20)  # doctest: +SKIP
+    """
+    from .simulate import sciplex_sim as _sim
+
+    return _sim(*args, **kwargs)

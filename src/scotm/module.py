@@ -72,6 +72,20 @@ class VAEModule(nn.Module):
         ``"mmd"`` or ``"kl"``.
     n_cond
         Width of an optional conditioning vector (a prior embedding) fed to the decoder.
+    n_cell_emb
+        Width of an optional cell-state embedding (e.g. GenePT, scGPT) fed to the encoder.
+        It passes through a learned projection to ``cell_emb_proj`` features, concatenated
+        with the genes, so the latent code (which decides which training cells a new cell
+        resembles) uses it. ``0`` (default) builds exactly the network without it.
+    cell_emb_proj
+        Width of that projection.
+
+    Examples
+    --------
+    >>> m = VAEModule(50, hidden=(32, 16), n_latent=4, n_cell_emb=8)
+    >>> z, _ = m.encode(torch.zeros(3, 50), torch.zeros(3, 8))
+    >>> tuple(z.shape)
+    (3, 4)
     """
 
     def __init__(
@@ -82,6 +96,8 @@ class VAEModule(nn.Module):
         prior: str = "mmd",
         dropout: float = 0.1,
         n_cond: int = 0,
+        n_cell_emb: int = 0,
+        cell_emb_proj: int = 16,
     ) -> None:
         super().__init__()
         if prior not in ("mmd", "kl"):
@@ -89,14 +105,29 @@ class VAEModule(nn.Module):
         self.prior = prior
         self.n_latent = n_latent
         self.n_cond = n_cond
+        self.n_cell_emb = n_cell_emb
         out = n_latent * (2 if prior == "kl" else 1)
-        self.encoder = mlp([n_genes, *hidden], dropout, last_activation=True)
+        n_in = n_genes + (cell_emb_proj if n_cell_emb else 0)
+        self.encoder = mlp([n_in, *hidden], dropout, last_activation=True)
         self.to_latent = nn.Linear(hidden[-1], out)
         self.decoder = mlp([n_latent + n_cond, *reversed(hidden)], dropout, last_activation=True)
         self.to_genes = nn.Linear(hidden[0], n_genes)
+        # created last, and only when used: a model without a cell embedding draws exactly
+        # the same initial weights as before this option existed (pinned by a test)
+        if n_cell_emb:
+            self.cell_proj = nn.Linear(n_cell_emb, cell_emb_proj)
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Return the code (the posterior mean for KL) and, for KL, the log-variance."""
+    def encode(
+        self, x: torch.Tensor, cell_emb: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Return the code (the posterior mean for KL) and, for KL, the log-variance.
+
+        ``cell_emb`` is required when the module was built with ``n_cell_emb > 0``.
+        """
+        if self.n_cell_emb:
+            if cell_emb is None:
+                raise ValueError("this module was built with a cell embedding; pass cell_emb")
+            x = torch.cat([x, self.cell_proj(cell_emb)], dim=1)
         h = self.to_latent(self.encoder(x))
         if self.prior == "kl":
             mu, logvar = h.chunk(2, dim=1)
@@ -114,9 +145,10 @@ class VAEModule(nn.Module):
         x: torch.Tensor,
         cond: torch.Tensor | None = None,
         beta: float = 1.0,
+        cell_emb: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Reconstruction (MSE summed over genes) plus ``beta`` times the prior term."""
-        mu, logvar = self.encode(x)
+        mu, logvar = self.encode(x, cell_emb)
         if self.prior == "kl":
             z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if self.training else mu
             reg = kl_normal(mu, logvar)
@@ -125,3 +157,74 @@ class VAEModule(nn.Module):
             reg = mmd_prior(z) * x.shape[0]  # scale so the term keeps weight as batches grow
         recon = (self.decode(z, cond) - x).pow(2).sum(1).mean()
         return {"loss": recon + beta * reg, "recon": recon, "reg": reg}
+
+
+class ResponseNet(nn.Module):
+    """The response network ``r(z, cell_emb?, e_pert) -> latent shift``.
+
+    It is trained after the autoencoder to regress the OT shifts (each training control
+    cell's barycentric shift under each perturbation observed for its cell type), so a
+    perturbation never seen in training gets a shift from its embedding alone.
+
+    The perturbation embedding and the (optional) cell embedding are each projected by a
+    learned layer before meeting the code: a 2,048-bit fingerprint would otherwise swamp a
+    64-d code in the first layer.
+
+    Parameters
+    ----------
+    n_latent
+        Width of the codes and of the predicted shift.
+    n_pert_emb
+        Width of the perturbation embedding.
+    n_cell_emb
+        Width of the cell embedding; ``0`` for none.
+    hidden
+        Hidden layer widths.
+    proj
+        Width of each embedding's projection.
+
+    Examples
+    --------
+    >>> r = ResponseNet(4, n_pert_emb=10, hidden=(16,))
+    >>> tuple(r(torch.zeros(5, 4), torch.zeros(5, 10)).shape)
+    (5, 4)
+    """
+
+    def __init__(
+        self,
+        n_latent: int,
+        n_pert_emb: int,
+        n_cell_emb: int = 0,
+        hidden: tuple[int, ...] = (128, 128),
+        proj: int = 32,
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.n_latent = n_latent
+        self.n_pert_emb = n_pert_emb
+        self.n_cell_emb = n_cell_emb
+        self.pert_proj = nn.Sequential(nn.Linear(n_pert_emb, proj), nn.ReLU())
+        self.cell_proj = nn.Linear(n_cell_emb, proj) if n_cell_emb else None
+        n_in = n_latent + proj + (proj if n_cell_emb else 0)
+        self.body = mlp([n_in, *hidden], dropout, last_activation=True)
+        self.out = nn.Linear(hidden[-1], n_latent)
+
+    def forward(
+        self, z: torch.Tensor, pert_emb: torch.Tensor, cell_emb: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        parts = [z, self.pert_proj(pert_emb)]
+        if self.cell_proj is not None:
+            if cell_emb is None:
+                raise ValueError("this response network was built with a cell embedding")
+            parts.append(self.cell_proj(cell_emb))
+        return self.out(self.body(torch.cat(parts, dim=1)))
+
+    def loss(
+        self,
+        z: torch.Tensor,
+        pert_emb: torch.Tensor,
+        target: torch.Tensor,
+        cell_emb: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Mean squared error to the OT shifts, summed over latent dimensions."""
+        return (self(z, pert_emb, cell_emb) - target).pow(2).sum(1).mean()

@@ -62,7 +62,7 @@ def read_table(path: str | os.PathLike, *, header: bool = True) -> pd.DataFrame:
     Examples
     --------
     >>> from scotm.priors import read_table
-    >>> read_table("tests/data/sciplex_drugs_smiles.csv", header=False).columns.tolist()  # doctest: +SKIP
+    >>> read_table("drugs.csv", header=False).columns.tolist()  # doctest: +SKIP
     ['0', '1', '2']
     """
     p = Path(path).expanduser()

@@ -1,0 +1,42 @@
+"""Regenerate ``compat_pred.npz``: predictions of the single-perturbation, no-prior model.
+
+Run ONLY on the code whose behaviour the fixture pins (it was generated at commit e0da0b4,
+before multi-perturbation and prior support existed). ``test_backward_compat`` then checks
+that today's code still gives bit-identical predictions for the same seed and one thread.
+
+    python tests/data/make_compat_fixture.py
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import scotm
+from scotm.benchmark import Keys, holdout_split
+from scotm.model import SCOTM
+
+SETTINGS = {"hidden": (32, 16), "n_latent": 4, "max_epochs": 3, "num_threads": 1, "seed": 7}
+
+
+def compute() -> dict[str, np.ndarray]:
+    adata = scotm.pp.prepare(scotm.datasets.toy(n_cells=240, n_genes=30, seed=5), n_top_genes=None)
+    fold = holdout_split(adata, "type2", Keys())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = SCOTM(fold.train, **SETTINGS).train(progress=False)
+        pred = model.predict(fold.ctrl)
+    finally:
+        torch.set_num_threads(threads)
+    return {
+        "X": np.asarray(pred.X),
+        "z": pred.obsm["X_scotm"],
+        "z_new": pred.obsm["X_scotm_shifted"],
+    }
+
+
+if __name__ == "__main__":
+    out = Path(__file__).with_name("compat_pred.npz")
+    np.savez(out, **compute())
+    print(out, out.stat().st_size)
