@@ -89,6 +89,11 @@ def main() -> None:
         cell_key = "X_standin_pca"
         cell_source = f"STAND-IN: PCA({args.standin_pca}) of control cells, not GenePT"
         adata.obsm[cell_key] = standin_pca(adata, args.standin_pca, keys)
+    elif cell_key == "X_genept" and cell_key not in adata.obsm:
+        # GenePT over the prepared genes: MiniLM embeddings of their gene-set descriptions,
+        # averaged with each cell's log-normalised expression as weights (scotm.priors)
+        adata = scotm.priors.genept(adata)
+        cell_source = cell_source or adata.uns["X_genept"].get("model", "GenePT (scotm.priors)")
     pert_emb = None
     if any(v in ("pert", "both") for v in variants):
         if not args.perturbation_embeddings:

@@ -344,9 +344,9 @@ class SCOTM:
         then (with perturbation embeddings) train the response network on them.
 
         The validation splits used for early stopping are drawn from the training cells
-        (and training perturbations) only. ``max_epochs`` caps both networks' epochs. ``accelerator``, ``devices``, ``strategy`` and
-        ``num_nodes`` go to Lightning's ``Trainer`` (e.g. ``accelerator="gpu", devices=4,
-        strategy="ddp"``).
+        (and training perturbations) only. ``max_epochs`` caps both networks' epochs.
+        ``accelerator``, ``devices``, ``strategy`` and ``num_nodes`` go to Lightning's
+        ``Trainer`` (e.g. ``accelerator="gpu", devices=4, strategy="ddp"``).
         """
         import lightning.pytorch as pl
 
