@@ -137,11 +137,12 @@ def add_priors(adata: ad.AnnData, methods: Sequence[str]) -> ad.AnnData:
     """
     from .model import GENEPT_KEY, PRIOR_METHODS
 
-    keys = {PRIOR_METHODS[m]["cell_embedding_key"] for m in methods if m in PRIOR_METHODS}
+    needing = [m for m in methods if m in PRIOR_METHODS]
+    keys = {PRIOR_METHODS[m]["cell_embedding_key"] for m in needing}
     if GENEPT_KEY in keys and GENEPT_KEY not in adata.obsm:
         from . import priors
 
-        logger.info("Computing GenePT cell embeddings for %s ...", ", ".join(methods))
+        logger.info("Computing GenePT cell embeddings for %s ...", ", ".join(needing))
         adata = priors.genept(adata, copy=True, key_added=GENEPT_KEY)
     return adata
 
