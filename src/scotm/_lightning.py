@@ -50,7 +50,51 @@ class RowDataset(Dataset):
         return x, torch.from_numpy(self.extra[np.asarray(rows)])
 
 
-class CellDataModule(pl.LightningDataModule):
+class SplitDataModule(pl.LightningDataModule):
+    """A training and a validation dataset, both drawn from training data only.
+
+    ``drop_last`` drops a last, smaller training batch (the MMD needs more than one code per
+    batch); validation runs in large batches, as it only evaluates.
+    """
+
+    def __init__(
+        self,
+        train_set: Dataset,
+        val_set: Dataset,
+        batch_size: int,
+        seed: int,
+        *,
+        drop_last: bool = False,
+        val_batch_size: int = 4096,
+    ) -> None:
+        super().__init__()
+        self.train_set, self.val_set = train_set, val_set
+        self.batch_size = batch_size
+        self.seed = seed
+        self.drop_last = drop_last
+        self.val_batch_size = val_batch_size
+
+    def train_dataloader(self) -> DataLoader:
+        gen = torch.Generator().manual_seed(self.seed)
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            shuffle=True,
+            drop_last=self.drop_last,
+            collate_fn=self.train_set.collate,
+            generator=gen,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(
+            self.val_set,
+            batch_size=self.val_batch_size,
+            shuffle=False,
+            collate_fn=self.val_set.collate,
+        )
+
+
+class CellDataModule(SplitDataModule):
     """Training and validation cells, both drawn from the training data only."""
 
     def __init__(
@@ -62,26 +106,12 @@ class CellDataModule(pl.LightningDataModule):
         seed: int,
         extra: np.ndarray | None = None,
     ):
-        super().__init__()
-        self.train_set = RowDataset(X, train_idx, extra)
-        self.val_set = RowDataset(X, val_idx, extra)
-        self.batch_size = batch_size
-        self.seed = seed
-
-    def train_dataloader(self) -> DataLoader:
-        gen = torch.Generator().manual_seed(self.seed)
-        return DataLoader(
-            self.train_set,
-            batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=len(self.train_set) > self.batch_size,  # MMD needs >1 code per batch
-            collate_fn=self.train_set.collate,
-            generator=gen,
-        )
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(
-            self.val_set, batch_size=4096, shuffle=False, collate_fn=self.val_set.collate
+        super().__init__(
+            RowDataset(X, train_idx, extra),
+            RowDataset(X, val_idx, extra),
+            batch_size,
+            seed,
+            drop_last=len(train_idx) > batch_size,  # MMD needs >1 code per batch
         )
 
 
@@ -160,29 +190,11 @@ class PairDataset(Dataset):
         }
 
 
-class PairDataModule(pl.LightningDataModule):
+class PairDataModule(SplitDataModule):
     """Training and validation pairs for the response network (both from training data)."""
 
     def __init__(self, train_set: PairDataset, val_set: PairDataset, batch_size: int, seed: int):
-        super().__init__()
-        self.train_set, self.val_set = train_set, val_set
-        self.batch_size = batch_size
-        self.seed = seed
-
-    def train_dataloader(self) -> DataLoader:
-        gen = torch.Generator().manual_seed(self.seed)
-        return DataLoader(
-            self.train_set,
-            batch_size=self.batch_size,
-            shuffle=True,
-            collate_fn=self.train_set.collate,
-            generator=gen,
-        )
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(
-            self.val_set, batch_size=8192, shuffle=False, collate_fn=self.val_set.collate
-        )
+        super().__init__(train_set, val_set, batch_size, seed, val_batch_size=8192)
 
 
 class ResponseTask(pl.LightningModule):
