@@ -25,7 +25,7 @@ import scotm
 from scotm import metrics
 from scotm._io import write_text
 from scotm.baselines import MeanShift, PcaOT
-from scotm.benchmark import Keys, cell_types, format_table, holdout_split, summary
+from scotm.benchmark import Keys, cell_types, holdout_split, summary_text
 from scotm.model import SCOTM
 
 VARIANTS = {
@@ -99,17 +99,13 @@ def main() -> None:
     wall = time.perf_counter() - t_start
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     fit = table[table.method == "scotm"][["fit_s", "predict_s"]].sum(1)
-    report = [
+    header = [
         f"wall {wall:.0f} s (data preparation {t_prep:.0f} s), peak RSS {peak_gb:.2f} GB",
         f"scotm train+predict per fold: median {fit.median():.1f} s, max {fit.max():.1f} s",
-        "",
-        "Mean over folds:",
-        summary(table).to_string(float_format=lambda v: f"{v:.3f}"),
-        "",
-        format_table(table),
     ]
-    write_text("\n".join(report) + "\n", out / "summary.txt")
-    print("\n".join(report))
+    text = summary_text(table, header)
+    write_text(text + "\n", out / "summary.txt")
+    print(text)
 
 
 if __name__ == "__main__":

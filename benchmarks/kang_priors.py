@@ -36,7 +36,7 @@ import scotm
 from scotm import metrics
 from scotm._embeddings import read_perturbation_csv
 from scotm._io import write_text
-from scotm.benchmark import Keys, cell_types, format_table, holdout_split, summary
+from scotm.benchmark import Keys, cell_types, holdout_split, summary_text
 from scotm.cli import _settings_from_args, read_h5ad
 from scotm.model import SCOTM
 
@@ -143,7 +143,7 @@ def main() -> None:
                 )
         write_text(pd.DataFrame(rows).to_csv(index=False), out / "metrics.csv")
     table = pd.DataFrame(rows)
-    report = [
+    header = [
         f"wall {time.perf_counter() - t_start:.0f} s; cell embedding: obsm['{cell_key}']"
         + (f" ({cell_source})" if cell_source else ""),
         f"perturbation embeddings: {args.perturbation_embeddings or '-'}"
@@ -151,14 +151,10 @@ def main() -> None:
             f" ({args.perturbation_embedding_source})" if args.perturbation_embedding_source else ""
         ),
         f"subsample: {args.subsample or 'none'}; settings: {settings or 'defaults'}",
-        "",
-        "Mean over folds:",
-        summary(table).to_string(float_format=lambda v: f"{v:.3f}"),
-        "",
-        format_table(table),
     ]
-    write_text("\n".join(report) + "\n", out / "summary.txt")
-    print("\n".join(report))
+    text = summary_text(table, header)
+    write_text(text + "\n", out / "summary.txt")
+    print(text)
 
 
 if __name__ == "__main__":

@@ -239,3 +239,17 @@ def format_table(table: pd.DataFrame) -> str:
     mean.index = pd.MultiIndex.from_product([["MEAN"], mean.index], names=["holdout", "method"])
     full = pd.concat([per_fold, mean])
     return full.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-")
+
+
+def summary_text(table: pd.DataFrame, header: Sequence[str] = ()) -> str:
+    """``header`` lines, the mean over folds (with timings), then :func:`format_table`."""
+    return "\n".join(
+        [
+            *header,
+            "",
+            "Mean over folds:",
+            summary(table).to_string(float_format=lambda v: f"{v:.3f}"),
+            "",
+            format_table(table),
+        ]
+    )
