@@ -20,20 +20,13 @@ from scotm import SCOTM, metrics, pl, pp  # noqa: E402
 from scotm.baselines import MeanShift  # noqa: E402
 from scotm.benchmark import holdout_split  # noqa: E402
 
+from .test_pl import PLOTS  # noqa: E402  (the same seven figures as the toy-data tests)
+
 pytestmark = pytest.mark.kang
 
 CELL_TYPES = ("B", "CD14+ Monocytes", "NK cells", "DC")
 HOLDOUT = "NK cells"
 PER_GROUP = 150
-PLOTS = (
-    "mean_regression",
-    "embedding",
-    "deg_violins",
-    "fold_bars",
-    "shift_sources",
-    "ot_pairing",
-    "training_curves",
-)
 
 
 @pytest.fixture(scope="module")
