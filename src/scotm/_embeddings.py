@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import anndata as ad
@@ -86,14 +85,10 @@ def read_perturbation_csv(path: str | os.PathLike) -> pd.DataFrame:
 
     A header row is optional: a first row whose values are not all numbers is taken as one.
     """
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise ScotmInputError(f"--perturbation-embeddings file {path} does not exist")
-    try:
-        df = pd.read_csv(path, header=None, index_col=0)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ScotmInputError(f"cannot read {path} as a CSV ({reason})") from exc
+    from .priors.precomputed import read_table  # the one reader of embedding tables
+
+    df = read_table(path, header=False, what="--perturbation-embeddings")
+    df = df.set_index(df.columns[0])
     if df.shape[1] == 0:
         raise ScotmInputError(f"{path} has no vector columns; write name,v1,v2,... per line")
     first = pd.to_numeric(df.iloc[0], errors="coerce")
@@ -123,19 +118,12 @@ def cell_embedding(
             f"cell embedding obsm['{key}'] not found in {what} (obsm has: {have}); compute it "
             f"as for training (e.g. scotm embed) or set --cell-embedding-key"
         )
-    E = adata.obsm[key]
-    E = np.asarray(E.to_numpy() if isinstance(E, pd.DataFrame) else E, dtype=np.float32)
-    if E.ndim != 2:
-        raise ScotmInputError(f"obsm['{key}'] must be a cells x features matrix")
+    from .priors.precomputed import from_obsm  # the one reader of obsm embeddings
+
+    E = from_obsm(adata, key)
     if dim is not None and E.shape[1] != dim:
         raise ScotmInputError(
             f"obsm['{key}'] has width {E.shape[1]} but the model was trained with width {dim}; "
             "use the same embedding model as for training"
-        )
-    bad = ~np.isfinite(E).all(axis=1)
-    if bad.any():
-        raise ScotmInputError(
-            f"obsm['{key}'] holds NaN or infinite values in {int(bad.sum())} of {len(E)} cells; "
-            "recompute the embedding or drop those cells"
         )
     return E

@@ -44,12 +44,18 @@ def from_obsm(adata: ad.AnnData, key: str = "X_scGPT") -> np.ndarray:
     if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
         raise ScotmInputError(f"obsm['{key}'] is not a numeric matrix (shape {X.shape})")
     X = X.astype(np.float32)
-    if not np.isfinite(X).all():
-        raise ScotmInputError(f"obsm['{key}'] holds NaN or infinite values; fix or recompute it")
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        raise ScotmInputError(
+            f"obsm['{key}'] holds NaN or infinite values in {int(bad.sum())} of {len(X)} cells; "
+            "recompute the embedding or drop those cells"
+        )
     return X
 
 
-def read_table(path: str | os.PathLike, *, header: bool = True) -> pd.DataFrame:
+def read_table(
+    path: str | os.PathLike, *, header: bool = True, what: str = "table"
+) -> pd.DataFrame:
     """Read a CSV/TSV or parquet table, turning unreadable files into a ScotmInputError.
 
     Parameters
@@ -58,6 +64,8 @@ def read_table(path: str | os.PathLike, *, header: bool = True) -> pd.DataFrame:
         ``.csv``, ``.tsv``/``.tab`` or ``.parquet``/``.pq``.
     header
         The CSV's first row names the columns; without it they are named ``"0"``, ``"1"``...
+    what
+        How error messages name the file (e.g. ``"--perturbation-embeddings"``).
 
     Examples
     --------
@@ -67,9 +75,9 @@ def read_table(path: str | os.PathLike, *, header: bool = True) -> pd.DataFrame:
     """
     p = Path(path).expanduser()
     if not p.exists():
-        raise ScotmInputError(f"table file {p} does not exist")
+        raise ScotmInputError(f"{what} file {p} does not exist")
     if p.is_dir():
-        raise ScotmInputError(f"table {p} is a directory, not a CSV or parquet file")
+        raise ScotmInputError(f"{what} {p} is a directory, not a CSV or parquet file")
     try:
         if p.suffix.lower() in {".parquet", ".pq"}:
             df = pd.read_parquet(p)
@@ -82,7 +90,7 @@ def read_table(path: str | os.PathLike, *, header: bool = True) -> pd.DataFrame:
         ) from exc
     except Exception as exc:  # parser errors, bad bytes, ...
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ScotmInputError(f"cannot read table {p} ({reason})") from exc
+        raise ScotmInputError(f"cannot read {what} {p} ({reason})") from exc
     df.columns = [str(c) for c in df.columns]
     return df
 
