@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anndata as ad
+import numpy as np
 import pandas as pd
 
 from . import metrics as _metrics
@@ -76,20 +77,26 @@ def foldable_cell_types(adata: ad.AnnData, keys: Keys) -> list[str]:
     return foldable
 
 
-def holdout_split(adata: ad.AnnData, holdout: str, keys: Keys = Keys()) -> Fold:
-    """Split for held-out type ``holdout``: training is every cell but its perturbed cells.
-
-    Its control cells stay in training, since a real user has them.
-    """
-    check_keys(adata, **keys.as_kwargs())
+def holdout_types(adata: ad.AnnData, holdout: str, keys: Keys) -> np.ndarray:
+    """Every cell's type as strings, after checking that ``holdout`` is one of them."""
     types = adata.obs[keys.cell_type_key].astype(str).to_numpy()
-    cond = adata.obs[keys.condition_key].astype(str).to_numpy()
     if holdout not in set(types):
         present = ", ".join(sorted(set(types)))
         raise ScotmInputError(
             f"cell type '{holdout}' not found in obs['{keys.cell_type_key}']; values are: "
             f"{present}; set it with --holdout"
         )
+    return types
+
+
+def holdout_split(adata: ad.AnnData, holdout: str, keys: Keys = Keys()) -> Fold:
+    """Split for held-out type ``holdout``: training is every cell but its perturbed cells.
+
+    Its control cells stay in training, since a real user has them.
+    """
+    check_keys(adata, **keys.as_kwargs())
+    types = holdout_types(adata, holdout, keys)
+    cond = adata.obs[keys.condition_key].astype(str).to_numpy()
     in_h = types == holdout
     is_ctrl, is_pert = cond == keys.control, cond == keys.perturbed
     for mask, label, flag in (

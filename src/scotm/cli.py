@@ -499,13 +499,10 @@ def _multi_holdout_train(adata: ad.AnnData, keys: Keys, holdout: str, perts) -> 
     """Training cells for several perturbations: all but the held-out type's perturbed cells."""
     import numpy as np
 
-    types = adata.obs[keys.cell_type_key].astype(str).to_numpy()
+    from .benchmark import holdout_types
+
+    types = holdout_types(adata, holdout, keys)
     cond = adata.obs[keys.condition_key].astype(str).to_numpy()
-    if holdout not in set(types):
-        raise ScotmInputError(
-            f"cell type '{holdout}' not found in obs['{keys.cell_type_key}']; values are: "
-            f"{', '.join(sorted(set(types))[:20])}; set it with --holdout"
-        )
     is_pert = (cond != keys.control) if perts is None else np.isin(cond, perts)
     return adata[~((types == holdout) & is_pert)].copy()
 
