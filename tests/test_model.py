@@ -132,14 +132,56 @@ def test_untrained_and_bad_settings():
         SCOTM(adata, perturbed="IFN")
 
 
+SHORT = {**FAST, "max_epochs": 3}
+
+
+@pytest.fixture(scope="module")
+def unbalanced(fold):
+    """The training cells with type0 short of perturbed cells and type1 short of controls.
+
+    On the toy's well-separated, balanced types one OT plan across types pairs each control
+    with its own type anyway; here mass balance forces cross-type pairs, so coupling across
+    types (``scotm_across``) must change the shifts.
+    """
+    ct = fold.train.obs["cell_type"].astype(str).to_numpy()
+    cond = fold.train.obs["condition"].astype(str).to_numpy()
+    drop = np.zeros(fold.train.n_obs, dtype=bool)
+    for cell_type, condition in (("type0", "stimulated"), ("type1", "control")):
+        idx = np.flatnonzero((ct == cell_type) & (cond == condition))
+        drop[idx[: len(idx) // 2]] = True
+    return fold.train[~drop].copy()
+
+
+@pytest.fixture(scope="module")
+def short_default(unbalanced):
+    return SCOTM(unbalanced, **SHORT).train(progress=False)
+
+
+def _dense(X) -> np.ndarray:
+    return np.asarray(X.toarray() if hasattr(X, "toarray") else X)
+
+
 @pytest.mark.parametrize("name", sorted(ABLATIONS))
-def test_ablations_run(fold, name):
-    model = SCOTM(fold.train, **{**FAST, "max_epochs": 3}, **ABLATIONS[name]).train(progress=False)
+def test_ablations_run(fold, unbalanced, short_default, name):
+    model = SCOTM(unbalanced, **SHORT, **ABLATIONS[name]).train(progress=False)
+    for key, value in ABLATIONS[name].items():
+        assert getattr(model.settings, key) == value
     pred = model.predict(fold.ctrl)
-    assert np.isfinite(pred.X).all() and (pred.X >= 0).all()
+    X = _dense(pred.X)
+    assert np.isfinite(X).all() and (X >= 0).all()
+    # same seed and data: only the ablated part can make the prediction differ from the model's
+    default = _dense(short_default.predict(fold.ctrl).X)
+    assert np.abs(X - default).max() > 1e-4, f"{name} predicts what the full model predicts"
     if name == "scotm_single":
         shift = pred.obsm["X_scotm_shifted"] - pred.obsm["X_scotm"]
         np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-5)
+    ref = model.reference
+    if name == "scotm_meanshift":  # one shift per training type, not one per cell
+        for t in set(ref.cell_types):
+            shifts = ref.shifts[ref.cell_types == t]
+            np.testing.assert_allclose(shifts, np.broadcast_to(shifts[0], shifts.shape), atol=1e-5)
+    else:  # the OT shifts vary from cell to cell
+        assert ref.shifts.std(0).max() > 1e-3
 
 
 def test_tiny_cell_types_work():
@@ -148,5 +190,13 @@ def test_tiny_cell_types_work():
     )
     f = holdout_split(adata, "type1", Keys())
     assert f.ctrl.n_obs == 12
-    pred = SCOTM(f.train, **{**FAST, "max_epochs": 2}).train(progress=False).predict(f.ctrl)
-    assert pred.n_obs == 12
+    model = SCOTM(f.train, **{**FAST, "max_epochs": 2}).train(progress=False)
+    pred = model.predict(f.ctrl)
+    assert list(pred.obs_names) == list(f.ctrl.obs_names)
+    assert list(pred.var_names) == list(f.ctrl.var_names)
+    X, ctrl = _dense(pred.X), _dense(f.ctrl.X)
+    assert np.isfinite(X).all() and (X >= 0).all()
+    # a response was predicted: every cell moved, not the controls handed back
+    assert (np.abs(X - ctrl).max(1) > 1e-3).all()
+    sources = pred.uns["scotm"]["shift_sources"]
+    assert set(sources) <= {"type0", "type2"} and abs(sum(sources.values()) - 1) < 1e-6

@@ -33,12 +33,46 @@ METRICS = (
 )
 
 
-def _dense(X) -> np.ndarray:
+def dense(X) -> np.ndarray:
+    """An expression matrix (dense or scipy sparse) as a dense float64 array.
+
+    Parameters
+    ----------
+    X
+        A NumPy array or a scipy sparse matrix, e.g. ``adata.X``.
+
+    Returns
+    -------
+    The values as a dense ``float64`` array of the same shape.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> dense(sp.csr_matrix([[0, 1], [2, 0]])).tolist()
+    [[0.0, 1.0], [2.0, 0.0]]
+    """
     return np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float64)
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson r; NaN when either side is constant (e.g. identity's zero predicted response)."""
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson r; NaN when either side is constant (e.g. identity's zero predicted response).
+
+    Parameters
+    ----------
+    a, b
+        Two vectors of the same length.
+
+    Returns
+    -------
+    The correlation as a float, or NaN when ``a`` or ``b`` has zero variance.
+
+    Examples
+    --------
+    >>> round(pearson([1, 2, 3], [2, 4, 7]), 3)
+    0.993
+    >>> pearson([1, 1, 1], [1, 2, 3])
+    nan
+    """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.std() == 0 or b.std() == 0:
@@ -79,7 +113,7 @@ def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
 
 def edist(ctrl: ad.AnnData, real: ad.AnnData, pred: ad.AnnData, seed: int = 0) -> float:
     """Energy distance between pred and real in a 30-PC PCA fit on ctrl + real."""
-    c, r, p = _dense(ctrl.X), _dense(real.X), _dense(pred.X)
+    c, r, p = dense(ctrl.X), dense(real.X), dense(pred.X)
     n_comp = min(EDIST_PCS, c.shape[0] + r.shape[0] - 1, c.shape[1])
     pca = PCA(n_components=n_comp, random_state=seed).fit(np.vstack([c, r]))
     rng = np.random.default_rng(seed)
@@ -92,7 +126,28 @@ def edist(ctrl: ad.AnnData, real: ad.AnnData, pred: ad.AnnData, seed: int = 0) -
     return energy_distance(sub(p), sub(r))
 
 
-def _check_genes(ref: ad.AnnData, other: ad.AnnData, name: str) -> None:
+def check_genes(ref: ad.AnnData, other: ad.AnnData, name: str) -> None:
+    """Raise :class:`~scotm.ScotmInputError` unless ``other`` has ``ref``'s genes in its order.
+
+    Parameters
+    ----------
+    ref
+        The reference cells (the controls), whose ``var_names`` are the expected genes.
+    other
+        The cells to check.
+    name
+        What ``other`` is called in the message (e.g. ``"pred"``).
+
+    Examples
+    --------
+    >>> import anndata as ad, numpy as np
+    >>> a = ad.AnnData(np.zeros((2, 2)))
+    >>> check_genes(a, a.copy(), "pred")  # same genes: no error
+    >>> check_genes(a, a[:, :1].copy(), "pred")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    scotm._errors.ScotmInputError: pred has 1 genes but control has 2 (1 missing, e.g. ['1']); ...
+    """
     if other.n_vars != ref.n_vars or not np.array_equal(other.var_names, ref.var_names):
         missing = ref.var_names.difference(other.var_names)
         raise ScotmInputError(
@@ -131,8 +186,8 @@ def evaluate(
     >>> m = evaluate(ctrl, real, pred)  # doctest: +SKIP
     >>> round(m["r2_mean_deg"], 3)  # doctest: +SKIP
     """
-    _check_genes(ctrl, real, "real")
-    _check_genes(ctrl, pred, "pred")
+    check_genes(ctrl, real, "real")
+    check_genes(ctrl, pred, "pred")
     for name, a in (("ctrl", ctrl), ("real", real), ("pred", pred)):
         if a.n_obs < 2:
             raise ScotmInputError(f"{name} has {a.n_obs} cells; evaluation needs at least 2")
@@ -141,16 +196,16 @@ def evaluate(
     idx = ctrl.var_names.get_indexer(degs)
     if (idx < 0).any():
         raise ScotmInputError("some DEGs are not among the genes; recompute them on these genes")
-    c, r, p = _dense(ctrl.X), _dense(real.X), _dense(pred.X)
+    c, r, p = dense(ctrl.X), dense(real.X), dense(pred.X)
     mc, mr, mp = c.mean(0), r.mean(0), p.mean(0)
     vr, vp = r.var(0), p.var(0)
     pred_degs = rank_genes(ctrl, pred, len(degs))
     return {
-        "r2_mean_all": _pearson(mp, mr) ** 2,
-        "r2_mean_deg": _pearson(mp[idx], mr[idx]) ** 2,
-        "r2_var_deg": _pearson(vp[idx], vr[idx]) ** 2,
-        "delta_r_all": _pearson(mp - mc, mr - mc),
-        "delta_r_deg": _pearson(mp[idx] - mc[idx], mr[idx] - mc[idx]),
+        "r2_mean_all": pearson(mp, mr) ** 2,
+        "r2_mean_deg": pearson(mp[idx], mr[idx]) ** 2,
+        "r2_var_deg": pearson(vp[idx], vr[idx]) ** 2,
+        "delta_r_all": pearson(mp - mc, mr - mc),
+        "delta_r_deg": pearson(mp[idx] - mc[idx], mr[idx] - mc[idx]),
         "deg_overlap": len(set(pred_degs) & set(degs)) / len(degs),
         "edist": edist(ctrl, real, pred, seed=seed),
     }

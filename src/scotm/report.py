@@ -314,7 +314,9 @@ def build_report(
     dpi: int = REPORT_DPI,
 ) -> str:
     """The report as an HTML string; see :func:`write_report`."""
-    from . import __version__, metrics, pl
+    from scotm.benchmark import summary
+
+    from . import __version__, pl
 
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     meta = f"scotm {_esc(__version__)} · {now}"
@@ -340,9 +342,7 @@ def build_report(
         )
         if len(folds_in_table) > 1:
             parts.append("<h3>Mean over folds</h3>")
-            cols = [c for c in (*metrics.METRICS, "fit_s", "predict_s") if c in table]
-            mean = table.groupby("method", sort=False)[cols].mean().reset_index()
-            parts.append(_metrics_table(mean, ["method"], None))
+            parts.append(_metrics_table(summary(table).reset_index(), ["method"], None))
             parts.append("<h3>Per fold</h3>")
         parts.append(_metrics_table(table.reset_index(drop=True), ["holdout", "method"], "holdout"))
         images = []
