@@ -1,0 +1,411 @@
+"""One validation layer for every entry point: each problem is one line, what and how to fix it.
+
+Every function takes an AnnData (and keys) and either returns quietly or raises
+:class:`scotm.ScotmInputError`. :func:`validate` runs the data checks together;
+:func:`read_h5ad` reads a user's file and turns every way it can fail (hangs included) into
+one line.
+
+Counts or log-normalised? (:func:`detect_scale`)
+-------------------------------------------------
+Every value is looked at once (never a sample):
+
+* **Integer-valued, max > 20**: raw counts. No log transform gives values above 20
+  (``log1p(1e6)`` = 13.8, ``log2(1e6 + 1)`` = 19.9).
+* **Integer-valued, max <= 20**: counts, unless the data look like *log values stored as
+  integers*: then each cell's ``sum(expm1(x))`` is the normalisation target up to rounding,
+  so its log10 is nearly the same in every cell (s.d. <= 0.3; 0.04 on rounded Kang, > 5 on
+  Kang's and the synthetic counts) and lies in 2.5..6.5 (targets of ~300 to ~3e6). Those are
+  refused: rounding destroyed most of the signal.
+* **Non-integer, max > 30**: normalised but never log-transformed (CPM, TPM,
+  ``normalize_total`` alone) or non-integer corrected counts: refused, with the fix.
+* **Non-integer, every cell's plain sum equal** (relative s.d. < 1e-4): normalised to a
+  fixed total and not logged (e.g. ``target_sum=1``): refused.
+* **Otherwise non-integer**: log-normalised (``log1p``, any base, HVG subsets, decoded
+  predictions).
+
+Examples
+--------
+>>> import scotm
+>>> adata = scotm.datasets.kang()  # doctest: +SKIP
+>>> scotm.validate.validate(adata, perturbed="stimulated")  # doctest: +SKIP
+'counts'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import anndata as ad
+import numpy as np
+import scipy.sparse as sp
+
+from ._errors import ScotmInputError
+from ._h5read import READ_TIMEOUT_S, read_h5ad  # noqa: F401  (public here)
+
+#: values beyond these cannot be log-transformed expression (see the module docstring)
+MAX_LOG_INT = 20.0
+MAX_LOG = 30.0
+#: "log values stored as integers": s.d. and range of log10(sum(expm1(x))) per cell
+LOGINT_SD = 0.3
+LOGINT_RANGE = (2.5, 6.5)
+#: relative s.d. of per-cell sums below which non-integer data are normalised, not logged
+CONST_SUM_CV = 1e-4
+#: values scanned per block (bounds the temporary memory of a check to ~100 MB)
+_BLOCK = 4_000_000
+
+
+@dataclass(frozen=True)
+class MatrixStats:
+    """What one pass over every value of X finds (see :func:`matrix_stats`)."""
+
+    n_obs: int
+    n_vars: int
+    n_nonzero: int
+    nonfinite_cells: int
+    n_negative: int
+    vmax: float
+    all_integer: bool
+    row_sums: np.ndarray
+    row_expm1: np.ndarray
+
+
+def _blocks(X) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+    """(values, row index within block, rows in block) for row blocks of a matrix."""
+    n_obs, n_vars = X.shape
+    if sp.issparse(X):
+        X = X.tocsr() if X.format != "csr" else X
+        indptr = X.indptr
+        start = 0
+        while start < n_obs:
+            stop = int(np.searchsorted(indptr, indptr[start] + _BLOCK, side="right")) - 1
+            stop = min(max(stop, start + 1), n_obs)
+            vals = np.asarray(X.data[indptr[start] : indptr[stop]], dtype=np.float64)
+            rows = np.repeat(np.arange(stop - start), np.diff(indptr[start : stop + 1]))
+            yield vals, rows, stop - start
+            start = stop
+    else:
+        step = max(1, _BLOCK // max(n_vars, 1))
+        for start in range(0, n_obs, step):
+            block = np.asarray(X[start : start + step], dtype=np.float64)
+            rows = np.repeat(np.arange(block.shape[0]), n_vars)
+            yield block.ravel(), rows, block.shape[0]
+
+
+def matrix_stats(X) -> MatrixStats:
+    """Scan every value of ``X`` (dense or sparse) once, block by block.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> matrix_stats(np.array([[0, 1.0], [2, 3]])).vmax
+    3.0
+    """
+    n_obs, n_vars = X.shape
+    row_sums, row_expm1, bad_rows = [], [], 0
+    n_neg, n_nz, vmax, all_int = 0, 0, 0.0, True
+    for vals, rows, n in _blocks(X):
+        finite = np.isfinite(vals)
+        if not finite.all():
+            bad_rows += int(np.unique(rows[~finite]).size)
+            vals = np.where(finite, vals, 0.0)
+        n_neg += int(np.count_nonzero(vals < 0))
+        n_nz += int(np.count_nonzero(vals))
+        if vals.size:
+            vmax = max(vmax, float(vals.max()))
+        all_int = all_int and bool(np.all(vals == np.round(vals)))
+        row_sums.append(np.bincount(rows, weights=vals, minlength=n))
+        with np.errstate(over="ignore"):
+            e = np.expm1(np.minimum(vals, 50.0))
+        row_expm1.append(np.bincount(rows, weights=e, minlength=n))
+    empty = np.zeros(0)
+    return MatrixStats(
+        n_obs=n_obs,
+        n_vars=n_vars,
+        n_nonzero=n_nz,
+        nonfinite_cells=bad_rows,
+        n_negative=n_neg,
+        vmax=vmax,
+        all_integer=all_int,
+        row_sums=np.concatenate(row_sums) if row_sums else empty,
+        row_expm1=np.concatenate(row_expm1) if row_expm1 else empty,
+    )
+
+
+def check_finite(adata: ad.AnnData, what: str = "X") -> None:
+    """Refuse NaN or infinite values in X, naming how many cells carry them.
+
+    Examples
+    --------
+    >>> import anndata as ad, numpy as np
+    >>> check_finite(ad.AnnData(np.array([[np.nan, 1.0]])))  # doctest: +SKIP
+    scotm.ScotmInputError: X holds NaN or infinite values in 1 of 1 cells; ...
+    """
+    n_bad = matrix_stats(adata.X).nonfinite_cells if adata.X is not None else 0
+    if n_bad:
+        _nonfinite(adata, what, n_bad)
+
+
+def _nonfinite(adata: ad.AnnData, what: str, n_bad: int) -> None:
+    raise ScotmInputError(
+        f"{what} holds NaN or infinite values in {n_bad} of {adata.n_obs} cells; remove or "
+        "impute those cells first (e.g. adata = adata[np.isfinite(adata.X.toarray()).all(1)])"
+    )
+
+
+def check_matrix(adata: ad.AnnData, what: str = "X") -> MatrixStats:
+    """Refuse a missing, non-numeric, empty, non-finite, negative or all-zero X.
+
+    Every value is checked (two negative values among millions are found). Returns the
+    :class:`MatrixStats` of the scan, for :func:`detect_scale`.
+
+    Examples
+    --------
+    >>> import anndata as ad, numpy as np
+    >>> check_matrix(ad.AnnData(np.array([[1.0, -1.0]])))  # doctest: +SKIP
+    scotm.ScotmInputError: X has 1 negative value(s) ...
+    """
+    X = adata.X
+    if X is None:
+        raise ScotmInputError(
+            f"{what} has no expression matrix (X is empty); store the expression in X, "
+            "e.g. adata.X = adata.layers['counts']"
+        )
+    dtype = getattr(X, "dtype", None)
+    if dtype is None or dtype.kind not in "iuf":
+        raise ScotmInputError(
+            f"{what} has dtype {dtype}, not numbers; store expression as float or int, "
+            "e.g. adata.X = adata.X.astype('float32')"
+        )
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        raise ScotmInputError(
+            f"{what} is empty ({adata.n_obs} cells x {adata.n_vars} genes); "
+            "check the file or the filters that produced it"
+        )
+    stats = matrix_stats(X)
+    if stats.nonfinite_cells:
+        _nonfinite(adata, what, stats.nonfinite_cells)
+    if stats.n_negative:
+        raise ScotmInputError(
+            f"{what} has negative values ({stats.n_negative} of them): scotm expects raw "
+            "counts or log-normalised expression, not scaled/centred data; pass adata.raw or "
+            "the log1p layer"
+        )
+    if stats.n_nonzero == 0:
+        raise ScotmInputError(
+            f"{what} is all zeros ({adata.n_obs} cells x {adata.n_vars} genes); "
+            "the expression matrix is missing or was lost: check the file's X"
+        )
+    return stats
+
+
+def detect_scale(adata: ad.AnnData, what: str = "X", stats: MatrixStats | None = None) -> str:
+    """``'counts'`` or ``'log'`` for X; refuse un-logged normalised data and rounded logs.
+
+    The rule is in this module's docstring. ``stats`` skips the scan when
+    :func:`check_matrix` already made one.
+
+    Examples
+    --------
+    >>> import anndata as ad, numpy as np
+    >>> detect_scale(ad.AnnData(np.array([[0.0, 5.0, 30.0], [1.0, 0.0, 2.0]])))
+    'counts'
+    >>> detect_scale(ad.AnnData(np.array([[0.0, 1.2, 3.3], [0.7, 0.0, 2.1]])))
+    'log'
+    """
+    s = check_matrix(adata, what) if stats is None else stats
+    live = s.row_sums > 0
+    if s.all_integer:
+        if s.vmax > MAX_LOG_INT:
+            return "counts"
+        le = np.log10(s.row_expm1[live])
+        lo, hi = LOGINT_RANGE
+        if le.size >= 3 and le.std() <= LOGINT_SD and lo <= np.median(le) <= hi:
+            raise ScotmInputError(
+                f"{what} looks like log-normalised values stored as integers (max "
+                f"{s.vmax:g}, each cell's sum(expm1) ~ {10 ** np.median(le):.3g}): rounding "
+                "lost the signal; pass the unrounded log values or the raw counts"
+            )
+        return "counts"
+    if s.vmax > MAX_LOG:
+        raise ScotmInputError(
+            f"{what} looks normalised but not log-transformed (non-integer values up to "
+            f"{s.vmax:.4g}; log data stay below {MAX_LOG:g}): run sc.pp.log1p(adata) first, "
+            "pass raw counts, or round corrected counts with np.round"
+        )
+    sums = s.row_sums[live]
+    if sums.size >= 3 and sums.std() <= CONST_SUM_CV * sums.mean():
+        raise ScotmInputError(
+            f"{what} looks normalised but not log-transformed (every cell sums to "
+            f"{sums.mean():.4g}): run sc.pp.log1p(adata) first, or pass raw counts"
+        )
+    return "log"
+
+
+def _dupes(index, what: str, axis: str, fix: str) -> None:
+    dup = index[index.duplicated()]
+    if len(dup):
+        ex = ", ".join(map(str, dict.fromkeys(dup)))[:120]
+        raise ScotmInputError(
+            f"{what} has {len(dup)} duplicated {axis} name(s) (e.g. {ex}); "
+            f"make them unique first: adata.{fix}()"
+        )
+
+
+def check_names(adata: ad.AnnData, what: str = "X") -> None:
+    """Refuse duplicated cell (obs) or gene (var) names.
+
+    Examples
+    --------
+    >>> import anndata as ad, numpy as np
+    >>> a = ad.AnnData(np.ones((2, 2)))
+    >>> a.var_names = ["g", "g"]
+    >>> check_names(a)  # doctest: +SKIP
+    scotm.ScotmInputError: X has 1 duplicated gene name(s) (e.g. g); ...
+    """
+    _dupes(adata.var_names, what, "gene", "var_names_make_unique")
+    _dupes(adata.obs_names, what, "cell", "obs_names_make_unique")
+
+
+def check_keys(
+    adata: ad.AnnData,
+    condition_key: str = "condition",
+    control: str = "control",
+    perturbed: str | Sequence[str] | None = "stimulated",
+    cell_type_key: str | None = "cell_type",
+) -> None:
+    """Check that the obs keys exist, hold no missing labels, and carry the labels asked for.
+
+    Examples
+    --------
+    >>> import anndata as ad, numpy as np, pandas as pd
+    >>> obs = pd.DataFrame({"condition": ["control", "stimulated"], "cell_type": ["T", None]})
+    >>> check_keys(ad.AnnData(np.ones((2, 1)), obs=obs))  # doctest: +SKIP
+    scotm.ScotmInputError: obs['cell_type'] has 1 missing (NaN) label(s); ...
+    """
+    for key, flag in ((condition_key, "--condition-key"), (cell_type_key, "--cell-type-key")):
+        if key is None:
+            continue
+        if key not in adata.obs:
+            cols = ", ".join(map(str, adata.obs.columns[:20])) or "(none)"
+            raise ScotmInputError(f"obs key '{key}' not found; obs has: {cols}; set it with {flag}")
+        n_na = int(adata.obs[key].isna().sum())
+        if n_na:
+            raise ScotmInputError(
+                f"obs['{key}'] has {n_na} missing (NaN) label(s); drop those cells "
+                f"(adata = adata[adata.obs['{key}'].notna()].copy()) or fill them in"
+            )
+    present = sorted(adata.obs[condition_key].astype(str).unique())
+    wanted = [(control, "--control")]
+    if perturbed is not None:
+        labels = [perturbed] if isinstance(perturbed, str) else list(perturbed)
+        wanted += [(p, "--perturbed") for p in labels]
+    for label, flag in wanted:
+        if label is not None and str(label) not in present:
+            raise ScotmInputError(
+                f"label '{label}' not found in obs['{condition_key}']; values are: "
+                f"{', '.join(present[:20])}; set it with {flag}"
+            )
+
+
+def check_group_sizes(
+    adata: ad.AnnData,
+    condition_key: str,
+    labels: Sequence[str],
+    cell_type_key: str | None = None,
+    cell_types: Sequence[str] | None = None,
+    min_cells: int = 2,
+) -> None:
+    """Refuse a (cell type, condition) group with fewer than ``min_cells`` cells.
+
+    The DEG test (Wilcoxon, ``rank_genes_groups``) needs at least 2 cells on each side.
+    ``cell_types`` defaults to every type (or the whole data without ``cell_type_key``).
+
+    Examples
+    --------
+    >>> import anndata as ad, numpy as np, pandas as pd
+    >>> obs = pd.DataFrame({"condition": ["control", "control", "stimulated"]})
+    >>> check_group_sizes(ad.AnnData(np.ones((3, 1)), obs=obs), "condition",
+    ...                   ["control", "stimulated"])  # doctest: +SKIP
+    scotm.ScotmInputError: too few cells for the DEG test: stimulated: 1; ...
+    """
+    cond = adata.obs[condition_key].astype(str).to_numpy()
+    if cell_type_key is None:
+        groups = {"": np.ones(adata.n_obs, dtype=bool)}
+    else:
+        ct = adata.obs[cell_type_key].astype(str).to_numpy()
+        types = sorted(set(ct)) if cell_types is None else [str(t) for t in cell_types]
+        groups = {t: ct == t for t in types}
+    small = []
+    for t, in_type in groups.items():
+        for label in labels:
+            n = int(np.count_nonzero(in_type & (cond == str(label))))
+            if n < min_cells:
+                small.append(f"{t + ' ' if t else ''}{label}: {n}")
+    if small:
+        raise ScotmInputError(
+            f"too few cells for the DEG test (it needs >= {min_cells} per group): "
+            f"{'; '.join(small[:5])}{' ...' if len(small) > 5 else ''}; "
+            "hold out another cell type or drop the small ones"
+        )
+
+
+def check_n_genes(n_genes: int, what: str = "X", min_genes: int = 2) -> None:
+    """Refuse fewer than ``min_genes`` genes (one gene trains, then scores NaN)."""
+    if n_genes < min_genes:
+        raise ScotmInputError(
+            f"{what} has {n_genes} gene(s) after gene selection; scotm needs >= {min_genes} "
+            "(EVALUATION.md uses 2000): raise --n-top-genes or pass more genes"
+        )
+
+
+def check_genes(adata: ad.AnnData, var_names: Sequence[str], what: str = "X") -> np.ndarray:
+    """Check ``adata`` has every gene of a saved model; return their column positions.
+
+    Examples
+    --------
+    >>> import anndata as ad, numpy as np
+    >>> a = ad.AnnData(np.ones((1, 3)))
+    >>> a.var_names = ["a", "b", "c"]
+    >>> check_genes(a, ["c", "a"]).tolist()
+    [2, 0]
+    """
+    _dupes(adata.var_names, what, "gene", "var_names_make_unique")
+    want = [str(g) for g in var_names]
+    pos = adata.var_names.get_indexer(want)
+    missing = [g for g, p in zip(want, pos, strict=True) if p < 0]
+    if missing:
+        raise ScotmInputError(
+            f"{what} lacks {len(missing)} of the model's {len(want)} genes (e.g. "
+            f"{', '.join(missing[:5])}); pass data over the genes the model was trained on "
+            "(the same var_names, e.g. the same gene IDs, not symbols)"
+        )
+    return pos
+
+
+def validate(
+    adata: ad.AnnData,
+    *,
+    condition_key: str | None = "condition",
+    control: str = "control",
+    perturbed: str | Sequence[str] | None = None,
+    cell_type_key: str | None = "cell_type",
+    what: str = "X",
+) -> str:
+    """Run the data checks an entry point needs; return ``'counts'`` or ``'log'``.
+
+    Matrix (:func:`check_matrix`), names (:func:`check_names`), keys and labels
+    (:func:`check_keys`, skipped when ``condition_key`` is None) and the scale
+    (:func:`detect_scale`).
+
+    Examples
+    --------
+    >>> import scotm
+    >>> scotm.validate.validate(scotm.datasets.kang(), perturbed="stimulated")  # doctest: +SKIP
+    'counts'
+    """
+    stats = check_matrix(adata, what)
+    check_names(adata, what)
+    if condition_key is not None:
+        check_keys(adata, condition_key, control, perturbed, cell_type_key)
+    return detect_scale(adata, what, stats)
