@@ -8,7 +8,7 @@ import pytest
 import scanpy as sc
 import scipy.sparse as sp
 
-from scotm import validate
+from scotm import _matrix, pp, validate
 from scotm._errors import ScotmInputError
 
 from ._synth import synthetic_counts
@@ -114,12 +114,33 @@ def test_small_synthetic_counts_are_counts(n_genes):
     assert validate.detect_scale(synthetic_counts(n_genes=n_genes)) == "counts"
 
 
-def test_low_count_integers_stay_counts():
-    """Shallow counts (max <= 20) are not mistaken for rounded log values."""
-    rng = np.random.default_rng(1)
-    X = rng.poisson(rng.gamma(0.3, 1.0, 300), size=(400, 300)).astype(np.float32)
-    assert X.max() <= 20
+@pytest.mark.parametrize(
+    ("shape", "scale", "n_genes"),
+    [(0.3, 1.0, 500), (1.0, 0.3, 500), (1.0, 1.0, 100), (0.1, 3.0, 100), (1.0, 1.0, 500)],
+)
+@pytest.mark.parametrize("n_cells", [10, 30, 100, 400])
+def test_shallow_counts_stay_counts(shape, scale, n_genes, n_cells):
+    """Shallow counts (max <= 20), whose per-cell expm1 totals can be as steady as those of
+    rounded logs, are still counts: they are full of 1s."""
+    rng = np.random.default_rng(n_cells)
+    lib = rng.lognormal(0, 0.4, (n_cells, 1))  # cells differ in depth, as real ones do
+    X = rng.poisson(lib * rng.gamma(shape, scale, n_genes)).astype(np.float32)
+    X = np.minimum(X, 20)
     assert validate.detect_scale(ad.AnnData(X)) == "counts"
+
+
+def test_input_scale_overrides_detection(counts):
+    log = counts.copy()
+    sc.pp.normalize_total(log, target_sum=1e4)
+    sc.pp.log1p(log)
+    log.X = np.round(log.X)
+    with pytest.raises(ScotmInputError, match="input_scale='counts'"):
+        pp.prepare(log, n_top_genes=None)
+    out = pp.prepare(log, n_top_genes=None, input_scale="log")
+    assert out.uns["scotm_pp"]["lognormalised_input"] is True
+    np.testing.assert_allclose(out.X.toarray(), log.X)
+    with pytest.raises(ScotmInputError, match="input_scale='bogus'"):
+        pp.prepare(log, input_scale="bogus")
 
 
 @pytest.mark.parametrize("sparse", [False, True])
@@ -143,7 +164,7 @@ def test_block_scan_equals_one_pass(monkeypatch, sparse):
     X[41, 2] = -1
     X = sp.csr_matrix(X) if sparse else X
     whole = validate.matrix_stats(X)
-    monkeypatch.setattr(validate, "_BLOCK", 7)
+    monkeypatch.setattr(_matrix, "_BLOCK", 7)
     small = validate.matrix_stats(X)
     assert (whole.nonfinite_cells, whole.n_negative) == (small.nonfinite_cells, 1) == (2, 1)
     assert whole.n_nonzero == small.n_nonzero

@@ -56,6 +56,7 @@ def prepare(
     n_top_genes: int | None = 2000,
     *,
     flavor: str = "seurat",
+    input_scale: str = "auto",
 ) -> ad.AnnData:
     """Normalise, log-transform and subset to highly variable genes, as EVALUATION.md pins.
 
@@ -69,6 +70,9 @@ def prepare(
         Number of HVGs (>= 2), computed on all cells; ``None`` keeps every gene.
     flavor
         scanpy HVG flavour.
+    input_scale
+        ``"auto"`` (detect, see :mod:`scotm.validate`), or ``"counts"`` / ``"log"`` to
+        override the detection for data it misjudges.
 
     Returns
     -------
@@ -87,9 +91,13 @@ def prepare(
             f"n_top_genes={n_top_genes!r}: give 2 or more genes (EVALUATION.md uses 2000), "
             "or None to keep every gene"
         )
+    if input_scale not in ("auto", "counts", "log"):
+        raise ScotmInputError(f"input_scale={input_scale!r}: choose 'auto', 'counts' or 'log'")
     stats = validate.check_matrix(adata)
     validate.check_names(adata)
-    log_input = validate.detect_scale(adata, stats=stats) == "log"
+    if input_scale == "auto":
+        input_scale = validate.detect_scale(adata, stats=stats)
+    log_input = input_scale == "log"
     adata = adata.copy()
     if not sp.issparse(adata.X):
         adata.X = sp.csr_matrix(np.asarray(adata.X, dtype=np.float32))

@@ -12,10 +12,20 @@ Every value is looked at once (never a sample):
 * **Integer-valued, max > 20**: raw counts. No log transform gives values above 20
   (``log1p(1e6)`` = 13.8, ``log2(1e6 + 1)`` = 19.9).
 * **Integer-valued, max <= 20**: counts, unless the data look like *log values stored as
-  integers*: then each cell's ``sum(expm1(x))`` is the normalisation target up to rounding,
-  so its log10 is nearly the same in every cell (s.d. <= 0.3; 0.04 on rounded Kang, > 5 on
-  Kang's and the synthetic counts) and lies in 2.5..6.5 (targets of ~300 to ~3e6). Those are
-  refused: rounding destroyed most of the signal.
+  integers*. Two signs must agree:
+
+  - each cell's ``sum(expm1(x))`` is the normalisation target up to rounding, so its log10
+    is nearly the same in every cell (of >= 10) (s.d. <= 0.3: 0.04 on rounded log Kang, 0.24 on its
+    rounded 2,000 HVGs, 0.39 on Kang counts clipped at 15) and lies in 2.5..6.5 (targets of
+    ~300 to ~3e6);
+  - the values lack the 1s that counts are full of: 1s are under 35% of the non-zero values
+    (Kang counts: 68%; rounded log Kang: 17%), or at least 20% of the cells with >= 10
+    non-zero genes hold no 1 (counts: ~0%; rounded log Kang: 82%, truncated: 45%).
+
+  Those are refused (rounding destroyed most of the signal). Shallow counts can pass the
+  first sign but not the second; rounded logs of very deep cells (> ~15,000 UMIs, where one
+  count rounds to 1 or 0) pass the second and are taken as counts.
+  ``prepare(..., input_scale=...)`` overrides the rule.
 * **Non-integer, max > 30**: normalised but never log-transformed (CPM, TPM,
   ``normalize_total`` alone) or non-integer corrected counts: refused, with the fix.
 * **Non-integer, every cell's plain sum equal** (relative s.d. < 1e-4): normalised to a
@@ -33,15 +43,14 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import anndata as ad
 import numpy as np
-import scipy.sparse as sp
 
 from ._errors import ScotmInputError
 from ._h5read import READ_TIMEOUT_S, read_h5ad  # noqa: F401  (public here)
+from ._matrix import MatrixStats, matrix_stats
 
 #: values beyond these cannot be log-transformed expression (see the module docstring)
 MAX_LOG_INT = 20.0
@@ -49,87 +58,12 @@ MAX_LOG = 30.0
 #: "log values stored as integers": s.d. and range of log10(sum(expm1(x))) per cell
 LOGINT_SD = 0.3
 LOGINT_RANGE = (2.5, 6.5)
+#: ... and unlike counts, few 1s: under 35% of the non-zero values, or >= 20% of the cells
+#: (with >= 10 non-zero genes) have no 1 at all
+LOGINT_SHARE1 = 0.35
+LOGINT_NO_ONES = 0.2
 #: relative s.d. of per-cell sums below which non-integer data are normalised, not logged
 CONST_SUM_CV = 1e-4
-#: values scanned per block (bounds the temporary memory of a check to ~100 MB)
-_BLOCK = 4_000_000
-
-
-@dataclass(frozen=True)
-class MatrixStats:
-    """What one pass over every value of X finds (see :func:`matrix_stats`)."""
-
-    n_obs: int
-    n_vars: int
-    n_nonzero: int
-    nonfinite_cells: int
-    n_negative: int
-    vmax: float
-    all_integer: bool
-    row_sums: np.ndarray
-    row_expm1: np.ndarray
-
-
-def _blocks(X) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
-    """(values, row index within block, rows in block) for row blocks of a matrix."""
-    n_obs, n_vars = X.shape
-    if sp.issparse(X):
-        X = X.tocsr() if X.format != "csr" else X
-        indptr = X.indptr
-        start = 0
-        while start < n_obs:
-            stop = int(np.searchsorted(indptr, indptr[start] + _BLOCK, side="right")) - 1
-            stop = min(max(stop, start + 1), n_obs)
-            vals = np.asarray(X.data[indptr[start] : indptr[stop]], dtype=np.float64)
-            rows = np.repeat(np.arange(stop - start), np.diff(indptr[start : stop + 1]))
-            yield vals, rows, stop - start
-            start = stop
-    else:
-        step = max(1, _BLOCK // max(n_vars, 1))
-        for start in range(0, n_obs, step):
-            block = np.asarray(X[start : start + step], dtype=np.float64)
-            rows = np.repeat(np.arange(block.shape[0]), n_vars)
-            yield block.ravel(), rows, block.shape[0]
-
-
-def matrix_stats(X) -> MatrixStats:
-    """Scan every value of ``X`` (dense or sparse) once, block by block.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> matrix_stats(np.array([[0, 1.0], [2, 3]])).vmax
-    3.0
-    """
-    n_obs, n_vars = X.shape
-    row_sums, row_expm1, bad_rows = [], [], 0
-    n_neg, n_nz, vmax, all_int = 0, 0, 0.0, True
-    for vals, rows, n in _blocks(X):
-        finite = np.isfinite(vals)
-        if not finite.all():
-            bad_rows += int(np.unique(rows[~finite]).size)
-            vals = np.where(finite, vals, 0.0)
-        n_neg += int(np.count_nonzero(vals < 0))
-        n_nz += int(np.count_nonzero(vals))
-        if vals.size:
-            vmax = max(vmax, float(vals.max()))
-        all_int = all_int and bool(np.all(vals == np.round(vals)))
-        row_sums.append(np.bincount(rows, weights=vals, minlength=n))
-        with np.errstate(over="ignore"):
-            e = np.expm1(np.minimum(vals, 50.0))
-        row_expm1.append(np.bincount(rows, weights=e, minlength=n))
-    empty = np.zeros(0)
-    return MatrixStats(
-        n_obs=n_obs,
-        n_vars=n_vars,
-        n_nonzero=n_nz,
-        nonfinite_cells=bad_rows,
-        n_negative=n_neg,
-        vmax=vmax,
-        all_integer=all_int,
-        row_sums=np.concatenate(row_sums) if row_sums else empty,
-        row_expm1=np.concatenate(row_expm1) if row_expm1 else empty,
-    )
 
 
 def check_finite(adata: ad.AnnData, what: str = "X") -> None:
@@ -220,11 +154,16 @@ def detect_scale(adata: ad.AnnData, what: str = "X", stats: MatrixStats | None =
             return "counts"
         le = np.log10(s.row_expm1[live])
         lo, hi = LOGINT_RANGE
-        if le.size >= 3 and le.std() <= LOGINT_SD and lo <= np.median(le) <= hi:
+        fixed_total = le.size >= 10 and le.std() <= LOGINT_SD and lo <= np.median(le) <= hi
+        rich = s.row_nnz >= 10
+        no_ones = float(np.mean(s.row_min[rich] > 1)) if rich.any() else 0.0
+        share1 = s.n_ones / max(s.n_nonzero, 1)
+        if fixed_total and (share1 < LOGINT_SHARE1 or no_ones >= LOGINT_NO_ONES):
             raise ScotmInputError(
                 f"{what} looks like log-normalised values stored as integers (max "
-                f"{s.vmax:g}, each cell's sum(expm1) ~ {10 ** np.median(le):.3g}): rounding "
-                "lost the signal; pass the unrounded log values or the raw counts"
+                f"{s.vmax:g}, each cell's sum(expm1) ~ {10 ** np.median(le):.3g}): pass the "
+                "unrounded log values or the raw counts (raw counts after all? "
+                "prepare(..., input_scale='counts'))"
             )
         return "counts"
     if s.vmax > MAX_LOG:
