@@ -28,8 +28,9 @@ Every value is looked at once (never a sample):
   ``prepare(..., input_scale=...)`` overrides the rule.
 * **Non-integer, max > 30**: normalised but never log-transformed (CPM, TPM,
   ``normalize_total`` alone) or non-integer corrected counts: refused, with the fix.
-* **Non-integer, every cell's plain sum equal** (relative s.d. < 1e-4): normalised to a
-  fixed total and not logged (e.g. ``target_sum=1``): refused.
+* **Non-integer, every cell's plain sum equal** (relative s.d. < 1e-4, over the >= 3 cells
+  with >= 2 non-zero genes): normalised to a fixed total and not logged (e.g.
+  ``target_sum=1``): refused.
 * **Otherwise non-integer**: log-normalised (``log1p``, any base, HVG subsets, decoded
   predictions).
 
@@ -172,7 +173,7 @@ def detect_scale(adata: ad.AnnData, what: str = "X", stats: MatrixStats | None =
             f"{s.vmax:.4g}; log data stay below {MAX_LOG:g}): run sc.pp.log1p(adata) first, "
             "pass raw counts, or round corrected counts with np.round"
         )
-    sums = s.row_sums[live]
+    sums = s.row_sums[s.row_nnz >= 2]  # a cell with one gene has a fixed sum either way
     if sums.size >= 3 and sums.std() <= CONST_SUM_CV * sums.mean():
         raise ScotmInputError(
             f"{what} looks normalised but not log-transformed (every cell sums to "
