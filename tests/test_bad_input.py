@@ -307,6 +307,14 @@ def test_genes_vs_model_duplicated_data_genes():
     _one_line(info)
 
 
+def test_nan_prediction_for_evaluate():
+    """``evaluate`` with a NaN prediction dies inside PCA today; this is the check it needs."""
+    pred = _set(_normalised(1e4, log=True), 7, 3, np.nan)
+    with pytest.raises(ScotmInputError, match=r"^--pred p\.h5ad holds NaN .* in 1 of 120") as info:
+        validate.check_finite(pred, "--pred p.h5ad")
+    _one_line(info)
+
+
 # ------------------------------------------------------------------ files
 
 
