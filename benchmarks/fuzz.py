@@ -252,6 +252,16 @@ def run_case(fn, args: tuple, timeout: float, result: Path) -> tuple[str, str]:
     return "hang", f"over {timeout:g} s"
 
 
+def _special(folder: str, names: list[str]) -> list[str]:
+    """Names of FIFOs, devices and sockets: copying a FIFO would block."""
+
+    def plain(n: str) -> bool:
+        p = os.path.join(folder, n)
+        return os.path.islink(p) or os.path.isfile(p) or os.path.isdir(p)
+
+    return [n for n in names if not plain(n)]
+
+
 def classify(status: str, detail: str, got: Path, want: np.ndarray) -> str:
     if status == "error":
         return "one-line error" if "\n" not in detail.strip() else "raw traceback"
@@ -275,9 +285,10 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results/fuzz.json")
     p.add_argument("--work", help="working folder (default: a temporary one)")
+    p.add_argument("--keep", help="copy each case that ends badly (not an error or identical) here")
     args = p.parse_args(argv)
     # read_h5ad's own HDF5 time limit must fire inside the harness's limit
-    os.environ["SCOTM_READ_TIMEOUT"] = str(max(1.0, args.timeout / 2))
+    os.environ["SCOTM_READ_TIMEOUT"] = str(max(1.0, args.timeout - 2.5))
     work = Path(args.work or tempfile.mkdtemp(prefix="scotm-fuzz-"))
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -315,6 +326,14 @@ def main(argv=None) -> int:
             row[mode] = classify(status, detail, got, want_pred[mode])
             row[f"{mode} detail"] = detail.strip().splitlines()[-1][:200] if detail else ""
             counts[mode][row[mode]] += 1
+            if args.keep and row[mode] not in ("one-line error", "identical"):
+                shutil.copytree(
+                    case / "model",
+                    Path(args.keep) / f"m{i}",
+                    symlinks=True,
+                    dirs_exist_ok=True,
+                    ignore=_special,
+                )
         cases.append(row)
         shutil.rmtree(case, ignore_errors=True)
     base = work / "base_h5ad.npy"
@@ -330,6 +349,9 @@ def main(argv=None) -> int:
         status, detail = run_case(_h5ad_case, (path, got), args.timeout, work / f"h{i}.json")
         outcome = classify(status, detail, got, want_x)
         counts["h5ad"][outcome] += 1
+        if args.keep and outcome not in ("one-line error", "identical"):
+            Path(args.keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, Path(args.keep) / path.name)
         cases.append(
             {
                 "case": f"h{i}",

@@ -1,9 +1,10 @@
 """Read a user's ``.h5ad`` so that every failure, a hang included, is one line.
 
 :func:`read_h5ad` is public as :func:`scotm.validate.read_h5ad`. Before anndata reads the
-file in this process, a child process reads every HDF5 object (attributes and datasets) with
-h5py under a time limit: a few corrupted metadata bytes can make HDF5 loop forever, and a
-child can be killed where a thread cannot.
+file in this process, a child process reads it the same way (and every HDF5 object with h5py)
+under a time limit: a few corrupted bytes can make HDF5 loop forever or crash the process
+(``benchmarks/fuzz.py`` finds both), and a child can be killed, or die, where a thread
+cannot. The price is a second read of the file (see BENCHMARKS.md, "Reliability").
 """
 
 from __future__ import annotations
@@ -21,18 +22,25 @@ from ._errors import ScotmInputError
 READ_TIMEOUT_S = 30.0
 
 _PROBE = r"""
-import sys, h5py
-def walk(name, obj):
-    for k in obj.attrs:
-        obj.attrs[k]
-    if isinstance(obj, h5py.Dataset):
-        obj[()]
+import os, sys, warnings
+sys.path[:0] = [p for p in sys.argv[2].split(os.pathsep) if p]  # the caller's modules
 try:
+    import h5py
+    def walk(name, obj):
+        for k in obj.attrs:
+            obj.attrs[k]
+        if isinstance(obj, h5py.Dataset):
+            obj[()]
     with h5py.File(sys.argv[1], "r") as f:
         for k in f.attrs:
             f.attrs[k]
         f.visititems(walk)
-        print("X" if "X" in f else "noX")
+        has_x = "X" in f
+    import anndata
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        anndata.read_h5ad(sys.argv[1])
+    print("X" if has_x else "noX")
 except BaseException as exc:
     msg = str(exc).strip().splitlines()
     sys.stderr.write((msg[0] if msg else type(exc).__name__)[:300])
@@ -45,9 +53,9 @@ _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 def read_h5ad(path: str | os.PathLike, what: str = "--data", timeout: float | None = None):
     """Read a user's ``.h5ad``; any failure (hang included) is one :class:`ScotmInputError`.
 
-    A separate process first reads every object of the file with h5py under a time limit
-    (``timeout`` s, default 30 s + 1 s per 20 MB, or ``$SCOTM_READ_TIMEOUT``): a corrupted
-    HDF5 structure that makes HDF5 loop forever is reported instead of hanging.
+    A separate process first reads the file (anndata, and every object with h5py) under a
+    time limit (``timeout`` s, default 30 s + 1 s per 20 MB, or ``$SCOTM_READ_TIMEOUT``): a
+    corrupted file that makes HDF5 loop forever or crash is reported instead.
 
     Examples
     --------
@@ -73,7 +81,7 @@ def read_h5ad(path: str | os.PathLike, what: str = "--data", timeout: float | No
     limit = timeout or (float(env) if env else READ_TIMEOUT_S + size / 20e6)
     try:
         probe = subprocess.run(
-            [sys.executable, "-I", "-c", _PROBE, str(path)],
+            [sys.executable, "-I", "-c", _PROBE, str(path), os.pathsep.join(sys.path)],
             capture_output=True,
             text=True,
             timeout=limit,
@@ -83,6 +91,11 @@ def read_h5ad(path: str | os.PathLike, what: str = "--data", timeout: float | No
             f"reading {what} {path} did not finish in {limit:.0f} s: its HDF5 structure is "
             "probably corrupted; re-export or re-download the file"
         ) from exc
+    if probe.returncode < 0:
+        raise ScotmInputError(
+            f"cannot read {what} {path} as an .h5ad file (reading it crashed with signal "
+            f"{-probe.returncode}: the file is corrupted); re-export or re-download it"
+        )
     if probe.returncode != 0:
         reason = probe.stderr.strip().splitlines()[-1:] or [f"exit {probe.returncode}"]
         raise ScotmInputError(f"cannot read {what} {path} as an .h5ad file ({reason[0]})")
