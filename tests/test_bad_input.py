@@ -112,8 +112,24 @@ def _rename(old: str, new: str) -> ad.AnnData:
     return _obs("condition", lambda v: np.where(v == old, new, v))
 
 
+def _bad_csr(part: str) -> ad.AnnData:
+    a = _base(True)
+    X = a.X.copy()
+    if part == "indices":
+        X.indices[5] = 10_000  # a gene past the last one
+    else:
+        X.indptr[3] = X.indptr[4] + 1  # rows that end before they start
+    a.X = X
+    return a
+
+
 #: id -> (builder, message regex)
 DATA_CASES = {
+    "csr-index-out-of-range": (
+        lambda: _bad_csr("indices"),
+        r"X's sparse structure is corrupt \(indices must be < 60\)",
+    ),
+    "csr-indptr-decreasing": (lambda: _bad_csr("indptr"), r"X's sparse structure is corrupt"),
     "nan-dense": (lambda: _set(_base(), 3, 2, np.nan), NAN_CELLS),
     "nan-sparse": (lambda: _set(_base(True), 3, 2, np.nan), NAN_CELLS),
     "inf-dense": (lambda: _set(_base(), 0, 0, np.inf), NAN_CELLS),
@@ -163,6 +179,7 @@ KEY_CASES = {
 
 #: cases scotm run --data BAD.h5ad --methods identity already routes to the layer
 CLI_CASES = [
+    "csr-index-out-of-range",
     "nan-dense",
     "nan-sparse",
     "negative-2-sparse",
@@ -393,6 +410,15 @@ def test_read_h5ad_survives_hdf5_hangs_and_crashes(name):
         ScotmInputError, match=r"did not finish in 3 s|crashed with signal|cannot read"
     ) as info:
         validate.read_h5ad(DATA / name, timeout=3)
+    _one_line(info)
+
+
+def test_corrupt_sparse_file_is_refused_before_it_crashes():
+    """A fuzzed file (8 flipped bytes) that anndata reads without a word; its CSR indices
+    point past the last gene, and ``X.toarray()`` on it killed the process (SIGSEGV)."""
+    adata = validate.read_h5ad(DATA / "corrupt_csr_indices.h5ad", timeout=20)
+    with pytest.raises(ScotmInputError, match=r"sparse structure is corrupt") as info:
+        validate.validate(adata, condition_key=None)
     _one_line(info)
 
 

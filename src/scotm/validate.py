@@ -15,16 +15,15 @@ Every value is looked at once (never a sample):
   integers*. Two signs must agree:
 
   - each cell's ``sum(expm1(x))`` is the normalisation target up to rounding, so its log10
-    is nearly the same in every cell (of >= 10) (s.d. <= 0.3: 0.04 on rounded log Kang, 0.24 on its
-    rounded 2,000 HVGs, 0.39 on Kang counts clipped at 15) and lies in 2.5..6.5 (targets of
-    ~300 to ~3e6);
-  - the values lack the 1s that counts are full of: 1s are under 35% of the non-zero values
-    (Kang counts: 68%; rounded log Kang: 17%), or at least 20% of the cells with >= 10
-    non-zero genes hold no 1 (counts: ~0%; rounded log Kang: 82%, truncated: 45%).
+    is nearly the same in every cell (s.d. <= 0.3 over >= 10 cells) and lies in 2.5..6.5
+    (targets of ~300 to ~3e6);
+  - the values lack the 1s that counts are full of: 1s are under 35% of the non-zero
+    values, or at least 20% of the cells with >= 10 non-zero genes hold no 1.
 
-  Those are refused (rounding destroyed most of the signal). Shallow counts can pass the
-  first sign but not the second; rounded logs of very deep cells (> ~15,000 UMIs, where one
-  count rounds to 1 or 0) pass the second and are taken as counts.
+  ``benchmarks/scale_rule.py`` prints both signs for Kang and its variants (BENCHMARKS.md,
+  "Reliability"). Those are refused: rounding destroyed most of the signal. Shallow counts
+  can pass the first sign but not the second. Rounded logs of very deep cells (> ~15,000
+  UMIs, where one count rounds to 1 or 0) would pass the second and be taken as counts.
   ``prepare(..., input_scale=...)`` overrides the rule.
 * **Non-integer, max > 30**: normalised but never log-transformed (CPM, TPM,
   ``normalize_total`` alone) or non-integer corrected counts: refused, with the fix.
@@ -48,6 +47,7 @@ from collections.abc import Sequence
 
 import anndata as ad
 import numpy as np
+import scipy.sparse as sp
 
 from ._errors import ScotmInputError
 from ._h5read import READ_TIMEOUT_S, read_h5ad  # noqa: F401  (public here)
@@ -67,6 +67,32 @@ LOGINT_NO_ONES = 0.2
 CONST_SUM_CV = 1e-4
 
 
+def check_sparse(X, what: str = "X") -> None:
+    """Refuse a sparse matrix whose structure is corrupt (indices out of range, ...).
+
+    scipy trusts ``indptr``/``indices``: a damaged file can hold values that crash the
+    process (SIGSEGV) in ``toarray()`` or slicing. Dense matrices pass.
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> X = sp.csr_matrix(np.eye(2))
+    >>> X.indices[0] = 7
+    >>> check_sparse(X)  # doctest: +SKIP
+    scotm.ScotmInputError: X's sparse structure is corrupt (indices must be < 2); ...
+    """
+    if X is None or not sp.issparse(X):
+        return
+    try:
+        X.check_format(full_check=True)
+    except (ValueError, TypeError, IndexError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ScotmInputError(
+            f"{what}'s sparse structure is corrupt ({reason}); the file is damaged: "
+            "re-export or re-download it"
+        ) from exc
+
+
 def check_finite(adata: ad.AnnData, what: str = "X") -> None:
     """Refuse NaN or infinite values in X, naming how many cells carry them.
 
@@ -76,6 +102,7 @@ def check_finite(adata: ad.AnnData, what: str = "X") -> None:
     >>> check_finite(ad.AnnData(np.array([[np.nan, 1.0]])))  # doctest: +SKIP
     scotm.ScotmInputError: X holds NaN or infinite values in 1 of 1 cells; ...
     """
+    check_sparse(adata.X, what)
     n_bad = matrix_stats(adata.X).nonfinite_cells if adata.X is not None else 0
     if n_bad:
         _nonfinite(adata, what, n_bad)
@@ -112,6 +139,7 @@ def check_matrix(adata: ad.AnnData, what: str = "X") -> MatrixStats:
             f"{what} has dtype {dtype}, not numbers; store expression as float or int, "
             "e.g. adata.X = adata.X.astype('float32')"
         )
+    check_sparse(X, what)
     if adata.n_obs == 0 or adata.n_vars == 0:
         raise ScotmInputError(
             f"{what} is empty ({adata.n_obs} cells x {adata.n_vars} genes); "
