@@ -44,9 +44,11 @@ def main() -> None:
             size = path.stat().st_size / 1e6
             base = _median_s(lambda p=path: ad.read_h5ad(p), args.repeats)
             safe = _median_s(lambda p=path: validate.read_h5ad(p), args.repeats)
+            bare = _median_s(lambda p=path: validate.read_h5ad(p, probe=False), args.repeats)
             print(
-                f"{name:<24} {size:6.1f} MB  anndata {base:6.2f} s  "
-                f"validate.read_h5ad {safe:6.2f} s  overhead {safe - base:+.2f} s"
+                f"{name:<24} {size:6.1f} MB  anndata {base:5.2f} s  "
+                f"read_h5ad {safe:5.2f} s (overhead {safe - base:+.2f} s)  "
+                f"read_h5ad(probe=False) {bare:5.2f} s"
             )
         adata = ad.read_h5ad(csr)
         t = _median_s(lambda: validate.validate(adata, perturbed="stimulated"), args.repeats)

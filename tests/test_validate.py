@@ -203,3 +203,14 @@ def test_read_h5ad_hang_becomes_one_line(tmp_path, counts, monkeypatch):
     with pytest.raises(ScotmInputError, match="did not finish in 1 s") as info:
         validate.read_h5ad(tmp_path / "a.h5ad", timeout=1)
     assert "\n" not in str(info.value)
+
+
+def test_read_h5ad_without_probe_reads_in_process(tmp_path, counts, monkeypatch):
+    from scotm import _h5read
+
+    counts.write_h5ad(tmp_path / "a.h5ad")
+    monkeypatch.setattr(_h5read, "_PROBE", "import sys; sys.exit(3)")  # a probe would fail
+    back = validate.read_h5ad(tmp_path / "a.h5ad", probe=False)
+    np.testing.assert_array_equal(back.X, counts.X)
+    with pytest.raises(ScotmInputError, match=r"cannot read --data .* \(exit 3\)"):
+        validate.read_h5ad(tmp_path / "a.h5ad")

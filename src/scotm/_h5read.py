@@ -50,12 +50,19 @@ except BaseException as exc:
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-def read_h5ad(path: str | os.PathLike, what: str = "--data", timeout: float | None = None):
+def read_h5ad(
+    path: str | os.PathLike,
+    what: str = "--data",
+    timeout: float | None = None,
+    *,
+    probe: bool = True,
+):
     """Read a user's ``.h5ad``; any failure (hang included) is one :class:`ScotmInputError`.
 
     A separate process first reads the file (anndata, and every object with h5py) under a
     time limit (``timeout`` s, default 30 s + 1 s per 20 MB, or ``$SCOTM_READ_TIMEOUT``): a
     corrupted file that makes HDF5 loop forever or crash is reported instead.
+    ``probe=False`` skips that second read (for files that are trusted, e.g. a checked cache).
 
     Examples
     --------
@@ -76,6 +83,23 @@ def read_h5ad(path: str | os.PathLike, what: str = "--data", timeout: float | No
             f"cannot read {what} {path} as an .h5ad file (not an HDF5 file); "
             "give an .h5ad written by anndata"
         )
+    if probe:
+        _probe(path, what, timeout)
+    try:
+        adata = ad.read_h5ad(path)
+    except Exception as exc:  # anndata raises many types for a damaged file
+        lines = str(exc).strip().splitlines()
+        reason = lines[0] if lines else type(exc).__name__
+        raise ScotmInputError(f"cannot read {what} {path} as an .h5ad file ({reason})") from exc
+    if adata.X is None:
+        raise ScotmInputError(
+            f"{what} {path} has no X (expression matrix); write the file with adata.X set"
+        )
+    return adata
+
+
+def _probe(path: Path, what: str, timeout: float | None) -> None:
+    """Read ``path`` in a child process under a time limit; raise on any failure."""
     size = path.stat().st_size
     env = os.environ.get("SCOTM_READ_TIMEOUT")
     limit = timeout or (float(env) if env else READ_TIMEOUT_S + size / 20e6)
@@ -103,14 +127,3 @@ def read_h5ad(path: str | os.PathLike, what: str = "--data", timeout: float | No
         raise ScotmInputError(
             f"{what} {path} has no X (expression matrix); write the file with adata.X set"
         )
-    try:
-        adata = ad.read_h5ad(path)
-    except Exception as exc:  # anndata raises many types for a damaged file
-        lines = str(exc).strip().splitlines()
-        reason = lines[0] if lines else type(exc).__name__
-        raise ScotmInputError(f"cannot read {what} {path} as an .h5ad file ({reason})") from exc
-    if adata.X is None:
-        raise ScotmInputError(
-            f"{what} {path} has no X (expression matrix); write the file with adata.X set"
-        )
-    return adata
