@@ -49,7 +49,9 @@ def main() -> None:
         "log1p(1e4) HVGs rounded": _map(log[:, keep], np.round),
         "log1p(CPM) rounded": _map(_map(sp.diags(1e6 / lib) @ X, np.log1p), np.round),
     }
-    head = f"{'variant':<28}{'int':>5}{'max':>9}{'sd':>7}{'median':>8}{'1s':>6}{'no 1':>6}  verdict"
+    head = (
+        f"{'variant':<28}{'int':>5}{'max':>11}{'sd':>7}{'median':>8}{'1s':>6}{'no 1':>6}  verdict"
+    )
     print(head)
     for name, M in variants.items():
         s = validate.matrix_stats(M)
@@ -65,7 +67,7 @@ def main() -> None:
         sd = f"{le.std():7.3f}" if s.vmax <= 30 else f"{'-':>7}"
         med = f"{np.median(le):8.2f}" if s.vmax <= 30 else f"{'-':>8}"
         print(
-            f"{name:<28}{'yes' if s.all_integer else 'no':>5}{s.vmax:9.4g}{sd}{med}"
+            f"{name:<28}{'yes' if s.all_integer else 'no':>5}{s.vmax:11.4g}{sd}{med}"
             f"{s.n_ones / s.n_nonzero:6.2f}{no_ones:6.2f}  {verdict}"
         )
 
