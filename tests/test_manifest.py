@@ -225,6 +225,7 @@ def _tamper(path: Path, how: str) -> None:
         ("nan-shifts", r"transport\.npz (does not match its checksum|has \d+ bytes)"),
         ("truncate-transport", r"transport\.npz has \d+ bytes, the manifest says"),
     ],
+    ids=["flip-weight-byte", "swap-genes", "nan-shifts", "truncate-transport"],
 )
 def test_tampered_saved_model_is_detected(saved_model, tmp_path, how, pattern):
     from scotm.model import SCOTM
