@@ -71,7 +71,8 @@ def predictions(model: SCOTM, ctrl) -> dict[str, np.ndarray]:
     names = list(model.perturbations) + (["stimC"] if model.response is not None else [])
     out = {}
     for name in names:
-        pred = model.predict(ctrl, name)
+        unseen = name not in model.perturbations  # the saved table holds training ones only
+        pred = model.predict(ctrl, name, perturbation_embedding=PERT_EMB[name] if unseen else None)
         out[f"{name}_X"] = np.asarray(pred.X)
         out[f"{name}_z_new"] = pred.obsm["X_scotm_shifted"]
     return out
