@@ -16,6 +16,7 @@ import scanpy as sc
 import scipy.sparse as sp
 from sklearn.decomposition import PCA
 
+from ._arrays import dense64 as _dense
 from ._errors import ScotmInputError
 
 N_DEGS = 100
@@ -31,10 +32,6 @@ METRICS = (
     "deg_overlap",
     "edist",
 )
-
-
-def _dense(X) -> np.ndarray:
-    return np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float64)
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:

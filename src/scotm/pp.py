@@ -1,4 +1,4 @@
-"""Preprocessing pinned by EVALUATION.md, and the input checks every entry point shares.
+"""Preprocessing pinned by EVALUATION.md (the input checks live in :mod:`scotm.design`).
 
 Raw counts -> ``normalize_total(1e4)`` -> ``log1p`` -> 2,000 HVGs (``flavor="seurat"``, on all
 cells) -> keep those genes. Data handed over already log-normalised skip the first two steps.
@@ -14,55 +14,13 @@ import scanpy as sc
 import scipy.sparse as sp
 
 from ._errors import ScotmInputError
+from .design import check_finite, check_keys  # noqa: F401  (their home is design; kept here)
 
 logger = logging.getLogger(__name__)
 
 
 def _values(X) -> np.ndarray:
     return X.data if sp.issparse(X) else np.asarray(X).ravel()
-
-
-def check_finite(adata: ad.AnnData, what: str = "X") -> None:
-    """Refuse NaN or infinite values in ``adata.X``, naming how many cells carry them."""
-    X = adata.X
-    if sp.issparse(X):
-        X = X.tocsr()
-        bad_vals = ~np.isfinite(X.data)
-        if not bad_vals.any():
-            return
-        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-        n_bad = np.unique(rows[bad_vals]).size
-    else:
-        bad = ~np.isfinite(np.asarray(X))
-        if not bad.any():
-            return
-        n_bad = int(bad.any(axis=1).sum())
-    raise ScotmInputError(
-        f"{what} holds NaN or infinite values in {n_bad} of {adata.n_obs} cells; "
-        "remove or impute those cells first (e.g. adata = adata[np.isfinite(adata.X).all(1)])"
-    )
-
-
-def check_keys(
-    adata: ad.AnnData,
-    condition_key: str = "condition",
-    control: str = "control",
-    perturbed: str | None = "stimulated",
-    cell_type_key: str | None = "cell_type",
-) -> None:
-    """Check that obs keys and condition labels exist, with a one-line fix if not."""
-    for key, flag in ((condition_key, "--condition-key"), (cell_type_key, "--cell-type-key")):
-        if key is not None and key not in adata.obs:
-            cols = ", ".join(map(str, adata.obs.columns[:20])) or "(none)"
-            raise ScotmInputError(f"obs key '{key}' not found; obs has: {cols}; set it with {flag}")
-    values = adata.obs[condition_key].astype(str)
-    present = sorted(values.unique())
-    for label, flag in ((control, "--control"), (perturbed, "--perturbed")):
-        if label is not None and label not in present:
-            raise ScotmInputError(
-                f"label '{label}' not found in obs['{condition_key}']; values are: "
-                f"{', '.join(present[:20])}; set it with {flag}"
-            )
 
 
 def is_lognormalised(adata: ad.AnnData, n_sample: int = 100_000) -> bool:

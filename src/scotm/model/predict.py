@@ -1,0 +1,136 @@
+"""Prediction's parts: batched inference, the perturbation's vector, and the decode options."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._arrays import dense
+from .._errors import ScotmInputError
+
+logger = logging.getLogger("scotm.model")
+
+
+@torch.no_grad()
+def encode(network, X, ce: np.ndarray | None, batch_size: int = 4096) -> list[np.ndarray]:
+    """Codes of the rows of ``X`` (sparse or dense), a batch at a time."""
+    network.eval()
+    out = []
+    for i in range(0, X.shape[0], batch_size):
+        x = torch.from_numpy(dense(X[i : i + batch_size]))
+        c = None if ce is None else torch.from_numpy(ce[i : i + batch_size])
+        out.append(network.encode(x, c)[0].numpy())
+    return out
+
+
+@torch.no_grad()
+def decode(network, z: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """Decoded expression of codes ``z``, a batch at a time."""
+    out = [
+        network.decode(torch.from_numpy(z[i : i + batch_size].astype(np.float32))).numpy()
+        for i in range(0, len(z), batch_size)
+    ]
+    return np.vstack(out)
+
+
+@torch.no_grad()
+def response_shift(
+    response, z: np.ndarray, vec: np.ndarray, ce: np.ndarray | None, batch_size: int = 8192
+) -> np.ndarray:
+    """The response network's shift of each code under the perturbation embedded as ``vec``."""
+    out = []
+    for i in range(0, len(z), batch_size):
+        zb = torch.from_numpy(z[i : i + batch_size].astype(np.float32))
+        eb = torch.from_numpy(np.broadcast_to(vec, (len(zb), vec.size)).copy())
+        cb = None if ce is None else torch.from_numpy(ce[i : i + batch_size])
+        out.append(response(zb, eb, cb).numpy())
+    return np.vstack(out).astype(np.float64)
+
+
+def _residual(network, X, z: np.ndarray, z_new: np.ndarray) -> np.ndarray:
+    # keep each cell's own detail that the decoder cannot reproduce: add the decoded change
+    # to the observed cell instead of replacing the cell by its decoding
+    return np.clip(dense(X) + decode(network, z_new) - decode(network, z), 0.0, None)
+
+
+def _full(network, X, z: np.ndarray, z_new: np.ndarray) -> np.ndarray:
+    return decode(network, z_new)  # decode the shifted code, as published
+
+
+#: The ``decode`` setting's options: ``f(network, X_ctrl, z, z_shifted) -> expression``.
+DECODERS: dict[str, Callable[..., np.ndarray]] = {"residual": _residual, "full": _full}
+
+
+def perturbation_vector(model, name: str, given: Any | None) -> np.ndarray:
+    """The embedding of perturbation ``name``: ``given``, or from the model's setup table."""
+    if model.response is None:
+        raise ScotmInputError(
+            f"perturbation '{name}' was not seen in training (seen: "
+            f"{', '.join(model.perturbations[:5])}) and the model has no response network; "
+            "train with argument perturbation_embeddings to predict unseen perturbations"
+        )
+    dim = model.perturbation_embedding["dim"]
+    if given is not None:
+        try:
+            vec = np.asarray(given, dtype=np.float32).ravel()
+        except (TypeError, ValueError) as exc:
+            raise ScotmInputError(f"perturbation_embedding for '{name}' is not numeric") from exc
+    elif name in model.pert_table:
+        vec = model.pert_table[name]
+    else:
+        raise ScotmInputError(
+            f"no embedding for perturbation '{name}', which was not seen in training; pass "
+            "perturbation_embedding=VECTOR (CLI: --perturbation-embeddings FILE.csv with a "
+            "row for it)"
+        )
+    if vec.shape != (dim,):
+        raise ScotmInputError(
+            f"the embedding of '{name}' has width {vec.size} but the model was trained "
+            f"with width {dim}; embed it with the same model as the training perturbations"
+        )
+    if not np.isfinite(vec).all():
+        raise ScotmInputError(f"the embedding of '{name}' holds NaN or infinite values")
+    return vec
+
+
+def resolve_perturbation(perturbations: list[str], perturbation: str | None) -> str:
+    """The perturbation to predict: the one given, or the model's only one."""
+    if perturbation is not None:
+        return str(perturbation)
+    if len(perturbations) == 1:
+        return perturbations[0]
+    shown = ", ".join(perturbations[:5]) + (", ..." if len(perturbations) > 5 else "")
+    raise ScotmInputError(
+        f"the model knows {len(perturbations)} perturbations ({shown}); name one with "
+        "predict(ctrl, perturbation=NAME) or --perturbation NAME"
+    )
+
+
+def provenance(model, name: str, seen: bool, use_response: bool, sources: dict) -> dict:
+    """``uns['scotm']`` of a prediction: versions, settings, keys and where its shift came from."""
+    from .persist import FORMAT_VERSION, version
+
+    out = {
+        "model_version": version(),
+        "format_version": FORMAT_VERSION,
+        "settings": model.settings.as_dict(),
+        "keys": {k: v for k, v in model.keys.items() if isinstance(v, str)},
+        "perturbed": name,
+        "perturbation": name,
+        "extrapolated": not seen,
+        "shift_from": "response" if use_response else "transfer",
+        "shift_sources": sources,
+    }
+    # the priors' provenance (key, width, source), where the model has them; h5ad cannot
+    # store None, so unset fields are left out
+    for what, info in (
+        ("cell_embedding", model.cell_embedding),
+        ("perturbation_embedding", model.perturbation_embedding),
+    ):
+        if info:
+            out[what] = {k: v for k, v in info.items() if v is not None}
+    return out
