@@ -34,7 +34,7 @@ import pandas as pd
 import scotm
 from scotm import metrics
 from scotm._io import write_text
-from scotm.cli import _settings_from_args
+from scotm.cli import parse_settings
 from scotm.model import SCOTM
 
 
@@ -101,7 +101,7 @@ def main() -> None:
         len(held_out),
         ", ".join(held_out),
     )
-    settings = _settings_from_args(args.set)  # as scotm train --set KEY=VALUE
+    settings = parse_settings(args.set)  # as scotm train --set KEY=VALUE
     t0 = time.perf_counter()
     model = SCOTM(
         train,

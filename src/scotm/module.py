@@ -53,19 +53,21 @@ def register_network(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
     return add
 
 
-def get_network(name: str) -> type[nn.Module]:
-    """The network class registered as ``name``.
+def get_network(name: str, kind: str = "autoencoder") -> type[nn.Module]:
+    """The network class registered as ``name``, of ``kind`` (``"autoencoder"``/``"response"``).
 
     Examples
     --------
     >>> get_network("vae").__name__
     'VAEModule'
     """
-    if name not in NETWORKS:
+    valid = [n for n, cls in NETWORKS.items() if getattr(cls, "kind", "autoencoder") == kind]
+    if name not in valid:
         from ._errors import ScotmInputError
 
+        what = "network" if kind == "autoencoder" else f"{kind} network"
         raise ScotmInputError(
-            f"setting network must be one of {', '.join(map(repr, NETWORKS))}, got {name!r}"
+            f"setting {what} must be one of {', '.join(map(repr, valid))}, got {name!r}"
         )
     return NETWORKS[name]
 
@@ -140,6 +142,8 @@ class VAEModule(nn.Module):
     >>> tuple(z.shape)
     (3, 4)
     """
+
+    kind = "autoencoder"
 
     def __init__(
         self,
@@ -260,6 +264,8 @@ class ResponseNet(nn.Module):
     >>> tuple(r(torch.zeros(5, 4), torch.zeros(5, 10)).shape)
     (5, 4)
     """
+
+    kind = "response"
 
     def __init__(
         self,

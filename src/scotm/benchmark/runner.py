@@ -149,7 +149,7 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     Examples
     --------
     >>> import pandas as pd
-    >>> summary(pd.DataFrame({"method": ["a", "a"], "edist": [1.0, 3.0]})).loc["a", "edist"]
+    >>> float(summary(pd.DataFrame({"method": ["a", "a"], "edist": [1.0, 3.0]})).loc["a", "edist"])
     2.0
     """
     cols = [c for c in (*_metrics.METRICS, "fit_s", "predict_s") if c in table]

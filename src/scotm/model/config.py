@@ -123,6 +123,9 @@ class Settings:
                 if f.name in values
             }
             object.__setattr__(self, group, cls(**mine))
+        from ..module import get_network
+
+        get_network(self.module.network)  # a registered autoencoder
 
     module: ModuleConfig
     train: TrainConfig

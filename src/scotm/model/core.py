@@ -43,11 +43,10 @@ class SCOTM:
         published), a list, or ``None`` for every label other than ``control``. OT is solved
         per (cell type, perturbation).
     cell_embedding_key
-        ``obsm`` key of a cell-state embedding (e.g. ``"X_genept"``), fed to the encoder in
-        training and at prediction (same key and width required).
+        ``obsm`` key of a cell-state embedding (e.g. ``"X_genept"``) fed to the encoder.
     perturbation_embeddings
-        Name -> vector (a mapping, or a DataFrame indexed by name), covering every training
-        perturbation. Trains the response network that predicts unseen perturbations.
+        Name -> vector (mapping or name-indexed DataFrame) for every training perturbation;
+        trains the response network that predicts unseen perturbations.
     cell_embedding_source, perturbation_embedding_source
         Optional provenance strings saved with the model.
     state
@@ -87,23 +86,13 @@ class SCOTM:
             if adata is None:
                 raise ScotmInputError("SCOTM needs training cells (adata) or a saved state")
             keys = Keys(condition_key, control, perturbed, cell_type_key)
-            state = ModelState.from_data(
-                adata,
-                keys,
-                Settings(**settings),
-                cell_embedding_key,
-                perturbation_embeddings,
-                cell_embedding_source,
-                perturbation_embedding_source,
-            )
+            priors = (cell_embedding_key, perturbation_embeddings)
+            sources = (cell_embedding_source, perturbation_embedding_source)
+            state = ModelState.from_data(adata, keys, Settings(**settings), *priors, *sources)
             adata = state.training_cells(adata)
         self.state, self.adata = state, adata
-        self.design, self.perturbations, self.settings = (
-            state.keys,
-            state.perturbations,
-            state.settings,
-        )
-        self.keys = state.keys.as_kwargs()
+        self.design, self.keys = state.keys, state.keys.as_kwargs()
+        self.perturbations, self.settings = state.perturbations, state.settings
         self.var_names, self.pert_table = state.var_names, state.pert_table
         self.cell_embedding = state.cell_embedding
         self.perturbation_embedding = state.perturbation_embedding
@@ -116,9 +105,8 @@ class SCOTM:
         if self.perturbation_embedding is not None:
             torch.manual_seed(s.seed + 1)
             n_pert = self.perturbation_embedding["dim"]
-            self.response = get_network("response").from_config(
-                s.n_latent, n_pert, s.module, n_cell
-            )
+            net = get_network("response", "response")
+            self.response = net.from_config(s.n_latent, n_pert, s.module, n_cell)
         self.history: list[dict[str, float]] = []
         self.response_history: list[dict[str, float]] = []
         self.references: dict[str, Reference] = {}
@@ -131,22 +119,7 @@ class SCOTM:
         return self.references.get(self.perturbations[0]) if self.references else None
 
     def __repr__(self) -> str:
-        state = "trained" if self.is_trained else "untrained"
-        priors = [
-            name
-            for name, on in (
-                ("cell embedding", self.cell_embedding),
-                ("perturbation embedding", self.perturbation_embedding),
-            )
-            if on
-        ]
-        s = self.settings
-        return (
-            f"SCOTM({state}, {len(self.var_names)} genes, latent {s.n_latent}, "
-            f"prior={s.prior}, shift={s.shift}, {len(self.perturbations)} perturbation(s)"
-            + (f", {' + '.join(priors)}" if priors else "")
-            + ")"
-        )
+        return self.state.describe(self.is_trained)
 
     # ------------------------------------------------------------------ training
     def cell_embedding_of(self, adata: ad.AnnData, what: str = "the data") -> np.ndarray | None:
@@ -192,18 +165,9 @@ class SCOTM:
 
     def build_references(self) -> References:
         """One OT reference per training perturbation, from the training cells' codes."""
-        a, d = self.adata, self.design
-        Z = self.get_latent(a)
-        return build_references(
-            Z,
-            d.conditions(a),
-            d.cell_types(a),
-            a.obs_names,
-            d.control,
-            self.perturbations,
-            self.settings.transport,
-            self.settings.seed,
-        )
+        s = self.settings
+        Z = self.get_latent(self.adata)
+        return build_references(Z, self.adata, self.design, self.perturbations, s.transport, s.seed)
 
     def trained(self, refs: dict[str, Reference], history: list, response_history: list) -> None:
         """Mark the model trained with these references and training records."""
@@ -290,44 +254,22 @@ class SCOTM:
         >>> pred = model.predict(fold.ctrl)  # doctest: +SKIP
         """
         self._check_trained()
-        if ctrl.n_obs == 0:
-            raise ScotmInputError("no control cells to predict from")
-        if source not in ("auto", "transfer", "response"):
-            raise ScotmInputError(
-                f"source must be 'auto', 'transfer' or 'response', not {source!r}"
-            )
         name = _p.resolve_perturbation(self.perturbations, perturbation)
-        seen = name in self.references
-        if source == "transfer" and not seen:
-            raise ScotmInputError(
-                f"perturbation '{name}' was not seen in training; it has no OT shifts to "
-                "transfer (use source='auto' or 'response')"
-            )
-        use_response = source == "response" or not seen
+        use_response = _p.check_source(ctrl, name, name in self.references, source)
         vec = _p.perturbation_vector(self, name, perturbation_embedding) if use_response else None
         z = self.get_latent(ctrl)
         s = self.settings
-        sources: dict[str, float] = {}
         if use_response:
-            if not seen:
-                _p.logger.warning(
-                    "'%s' was not seen in training: its shift comes from the response network "
-                    "and its embedding alone (extrapolating)",
-                    name,
-                )
             shift = _p.response_shift(self.response, z, vec, self.cell_embedding_of(ctrl))
+            sources: dict[str, float] = {}
         else:
-            ref = self.references[name]
-            codes, shifts = ref.codes.astype(np.float64), ref.shifts.astype(np.float64)
-            shift, idx, w = transport.transfer_shifts(z, codes, shifts, s.k, per_cell=s.per_cell)
-            types, share = np.unique(ref.cell_types[idx].ravel(), return_inverse=True)
-            weights = np.bincount(share, weights=w.ravel(), minlength=len(types)) / len(z)
-            sources = {str(t): float(v) for t, v in zip(types, weights, strict=True)}
+            shift, sources = _p.transfer(self.references[name], z, s.k, s.per_cell)
         z_new = z + shift
         X = _p.DECODERS[s.decode](self.module, ctrl.X, z, z_new)
         pred = ad.AnnData(X=X.astype(np.float32), obs=ctrl.obs.copy(), var=ctrl.var.copy())
         pred.obsm["X_scotm"] = z.astype(np.float32)
         pred.obsm["X_scotm_shifted"] = z_new.astype(np.float32)
+        seen = name in self.references
         pred.uns["scotm"] = _p.provenance(self, name, seen, use_response, sources)
         return pred
 

@@ -65,6 +65,37 @@ def _full(network, X, z: np.ndarray, z_new: np.ndarray) -> np.ndarray:
 DECODERS: dict[str, Callable[..., np.ndarray]] = {"residual": _residual, "full": _full}
 
 
+def check_source(ctrl, name: str, seen: bool, source: str) -> bool:
+    """Check a prediction request; returns whether the response network gives the shift."""
+    if ctrl.n_obs == 0:
+        raise ScotmInputError("no control cells to predict from")
+    if source not in ("auto", "transfer", "response"):
+        raise ScotmInputError(f"source must be 'auto', 'transfer' or 'response', not {source!r}")
+    if source == "transfer" and not seen:
+        raise ScotmInputError(
+            f"perturbation '{name}' was not seen in training; it has no OT shifts to "
+            "transfer (use source='auto' or 'response')"
+        )
+    if not seen:
+        logger.warning(
+            "'%s' was not seen in training: its shift comes from the response network "
+            "and its embedding alone (extrapolating)",
+            name,
+        )
+    return source == "response" or not seen
+
+
+def transfer(ref, z: np.ndarray, k: int, per_cell: bool) -> tuple[np.ndarray, dict[str, float]]:
+    """The reference's OT shifts transferred to codes ``z``, and each type's share of them."""
+    from .. import transport
+
+    codes, shifts = ref.codes.astype(np.float64), ref.shifts.astype(np.float64)
+    shift, idx, w = transport.transfer_shifts(z, codes, shifts, k, per_cell=per_cell)
+    types, share = np.unique(ref.cell_types[idx].ravel(), return_inverse=True)
+    weights = np.bincount(share, weights=w.ravel(), minlength=len(types)) / len(z)
+    return shift, {str(t): float(v) for t, v in zip(types, weights, strict=True)}
+
+
 def perturbation_vector(model, name: str, given: Any | None) -> np.ndarray:
     """The embedding of perturbation ``name``: ``given``, or from the model's setup table."""
     if model.response is None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import anndata as ad
 import numpy as np
 
 from .. import transport
 from .._errors import ScotmInputError
+from ..design import Keys
 from .config import TransportConfig
 
 
@@ -35,10 +37,8 @@ class References:
 
 def build_references(
     Z: np.ndarray,
-    cond: np.ndarray,
-    types: np.ndarray,
-    obs_names: np.ndarray,
-    control: str,
+    adata: ad.AnnData,
+    keys: Keys,
     perturbations: Sequence[str],
     config: TransportConfig,
     seed: int,
@@ -48,19 +48,22 @@ def build_references(
     Parameters
     ----------
     Z
-        Every training cell's code; ``cond`` / ``types`` / ``obs_names`` their labels.
+        The code of every cell of ``adata`` (the training cells, labelled as ``keys`` says).
     config
         ``shift`` (``"ot"`` or ``"mean"``), ``ot_method`` and ``couple_within_cell_type``.
 
     Examples
     --------
+    >>> import pandas as pd
+    >>> obs = pd.DataFrame({"condition": ["control"] * 2 + ["stimulated"] * 2, "cell_type": "A"})
+    >>> cells = ad.AnnData(obs=obs.set_axis(list("abcd")))
     >>> Z = np.array([[0.0], [0.0], [1.0], [1.0]])
-    >>> refs = build_references(Z, np.array(["c", "c", "p", "p"]), np.array(["A"] * 4),
-    ...                         np.arange(4).astype(str), "c", ["p"], TransportConfig(), 0)
-    >>> refs.refs["p"].shifts.ravel().tolist()
+    >>> refs = build_references(Z, cells, Keys(), ["stimulated"], TransportConfig(), 0)
+    >>> refs.refs["stimulated"].shifts.ravel().tolist()
     [1.0, 1.0]
     """
-    is_c = cond == control
+    cond, types, obs_names = keys.conditions(adata), keys.cell_types(adata), adata.obs_names
+    is_c = cond == keys.control
     zc = Z[is_c]
     refs: dict[str, Reference] = {}
     rows: dict[str, np.ndarray] = {}

@@ -70,6 +70,25 @@ class ModelState:
             }
         return state
 
+    def describe(self, trained: bool) -> str:
+        """One line: trained or not, genes, latent size, prior, shift, perturbations, priors."""
+        s = self.settings
+        priors = [
+            name
+            for name, on in (
+                ("cell embedding", self.cell_embedding),
+                ("perturbation embedding", self.perturbation_embedding),
+            )
+            if on
+        ]
+        return (
+            f"SCOTM({'trained' if trained else 'untrained'}, {len(self.var_names)} genes, "
+            f"latent {s.n_latent}, prior={s.prior}, shift={s.shift}, "
+            f"{len(self.perturbations)} perturbation(s)"
+            + (f", {' + '.join(priors)}" if priors else "")
+            + ")"
+        )
+
     def training_cells(self, adata: ad.AnnData) -> ad.AnnData:
         """``adata``'s control cells and the cells of the state's perturbations."""
         cond = self.keys.conditions(adata)
