@@ -38,7 +38,7 @@ import scotm
 from scotm import metrics, transport
 from scotm._io import write_text
 from scotm.baselines import dense
-from scotm.benchmark import Keys, safe_name, cell_types, holdout_split
+from scotm.benchmark import Keys, cell_types, holdout_split, safe_name
 from scotm.model import SCOTM
 from scotm.model.predict import decode
 

@@ -27,7 +27,7 @@ import pandas as pd
 
 import scotm
 from scotm import metrics
-from scotm.benchmark import Keys, safe_name, cell_types, holdout_split, run_benchmark
+from scotm.benchmark import Keys, cell_types, holdout_split, run_benchmark, safe_name
 from scotm.pp import prepare
 
 TIMING_COLS = ("fit_s", "predict_s", "wall_s", "fit_cpu_s", "predict_cpu_s", "cpu_s", "epochs")

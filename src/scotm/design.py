@@ -241,7 +241,9 @@ def register_split(kind: str) -> Callable[[Split], Split]:
     return add
 
 
-def split(adata: ad.AnnData, holdout: str, keys: Keys = Keys(), kind: str = "cell_type") -> Fold:
+def split(
+    adata: ad.AnnData, holdout: str | Sequence[str], keys: Keys = Keys(), kind: str = "cell_type"
+) -> Fold:
     """The fold that holds ``holdout`` out, by split ``kind`` (see :data:`SPLITS`).
 
     Examples
@@ -314,11 +316,13 @@ def holdout_split(adata: ad.AnnData, holdout: str, keys: Keys = Keys()) -> Fold:
 
 
 @register_split("perturbation")
-def perturbation_split(adata: ad.AnnData, holdout: str, keys: Keys = Keys()) -> Fold:
-    """Leave perturbation ``holdout`` out of training entirely (every cell type).
+def perturbation_split(
+    adata: ad.AnnData, holdout: str | Sequence[str], keys: Keys = Keys()
+) -> Fold:
+    """Leave perturbation ``holdout`` (or several) out of training entirely, in every type.
 
     Training keeps the control cells and every other perturbation's cells; ``ctrl`` is every
-    control cell, ``real`` the held-out perturbation's cells.
+    control cell, ``real`` the held-out perturbations' cells.
 
     Examples
     --------
@@ -330,14 +334,16 @@ def perturbation_split(adata: ad.AnnData, holdout: str, keys: Keys = Keys()) -> 
     keys = replace(keys, perturbed=None)
     keys.check(adata)
     cond = keys.conditions(adata)
-    if holdout not in set(cond) or holdout == keys.control:
+    held = [holdout] if isinstance(holdout, str) else [str(h) for h in holdout]
+    bad = [h for h in held if h not in set(cond) or h == keys.control]
+    if bad or not held:
         raise ScotmInputError(
-            f"perturbation '{holdout}' not found in obs['{keys.condition_key}'] (or it is the "
-            "control label); set it with argument holdout"
+            f"perturbation '{(bad or [''])[0]}' not found in obs['{keys.condition_key}'] (or it "
+            "is the control label); set it with argument holdout"
         )
-    out = cond == holdout
+    out = np.isin(cond, held)
     return Fold(
-        holdout=holdout,
+        holdout=",".join(held),
         train=adata[~out].copy(),
         ctrl=adata[cond == keys.control].copy(),
         real=adata[out].copy(),
