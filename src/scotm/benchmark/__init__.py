@@ -20,7 +20,13 @@ from ..design import (
     perturbation_split,
     split,
 )
-from .methods import GENEPT_KEY, method_changes, method_factories, register_method
+from .methods import (
+    GENEPT_KEY,
+    check_methods,
+    method_changes,
+    method_factories,
+    register_method,
+)
 from .runner import (
     PredictionCallback,
     add_priors,
@@ -38,6 +44,7 @@ __all__ = [
     "PredictionCallback",
     "add_priors",
     "cell_types",
+    "check_methods",
     "foldable_cell_types",
     "format_table",
     "holdout_split",

@@ -8,9 +8,10 @@ imported; :func:`method_factories` imports them, so every method is known on fir
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from .._errors import ScotmInputError
 from ..design import Keys
 
 MethodFactory = Callable[[Keys], object]
@@ -63,6 +64,24 @@ def method_factories() -> dict[str, MethodFactory]:
     for module in PROVIDERS:
         importlib.import_module(module)
     return dict(_METHODS)
+
+
+def check_methods(methods: Sequence[str]) -> list[str]:
+    """``methods`` without repeats, after checking that each is registered.
+
+    Examples
+    --------
+    >>> check_methods(["identity", "identity"])
+    ['identity']
+    """
+    known = method_factories()
+    unknown = [m for m in methods if m not in known]
+    if unknown:
+        raise ScotmInputError(
+            f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(known)} with "
+            "argument methods"
+        )
+    return list(dict.fromkeys(methods))
 
 
 def method_changes(name: str) -> dict[str, Any] | None:

@@ -11,10 +11,9 @@ import anndata as ad
 import pandas as pd
 
 from .. import metrics as _metrics
-from .._errors import ScotmInputError
 from .._io import write_h5ad, write_text
 from ..design import Fold, Keys, foldable_cell_types, split
-from .methods import GENEPT_KEY, method_changes, method_factories
+from .methods import GENEPT_KEY, check_methods, method_changes, method_factories
 
 logger = logging.getLogger(__name__)
 
@@ -89,12 +88,7 @@ def run_benchmark(
     'identity'
     """
     factories = method_factories()
-    unknown = [m for m in methods if m not in factories]
-    if unknown:
-        raise ScotmInputError(
-            f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(factories)} with "
-            "argument methods"
-        )
+    methods = check_methods(methods)
     keys.check(adata)
     adata = add_priors(adata, methods)
     holdouts = list(holdouts) if holdouts else foldable_cell_types(adata, keys)

@@ -21,18 +21,13 @@ RUN_METHODS = "scotm," + BASELINE_METHODS
 
 
 def parse_methods(text: str) -> list[str]:
-    from ..benchmark import method_factories
+    """``--methods`` as a list of registered methods."""
+    from ..benchmark import check_methods
 
     methods = [m.strip() for m in text.split(",") if m.strip()]
     if not methods:
         raise ScotmInputError("--methods is empty; give e.g. --methods identity,mean_shift")
-    known = method_factories()
-    unknown = [m for m in methods if m not in known]
-    if unknown:
-        raise ScotmInputError(
-            f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(known)} with --methods"
-        )
-    return list(dict.fromkeys(methods))
+    return check_methods(methods)
 
 
 def check_holdouts(adata: ad.AnnData, holdouts: Sequence[str], keys: Keys) -> None:

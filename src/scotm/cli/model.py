@@ -139,7 +139,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .. import pp
     from .._embeddings import perturbation_table, read_perturbation_csv
     from .._io import write_h5ad
-    from ..design import check_keys, labels
+    from ..design import check_genes, check_keys, labels
     from ..model import SCOTM
 
     model = SCOTM.load(Path(args.model).expanduser())
@@ -168,13 +168,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ScotmInputError(f"no '{keys.control}' cells to predict from; check --control")
     # normalise over all genes, as in training, then take the model's genes in its order
     ctrl = pp.prepare(adata[mask].copy(), n_top_genes=None)
-    missing = [g for g in model.var_names if g not in set(ctrl.var_names)]
-    if missing:
-        raise ScotmInputError(
-            f"{len(missing)} of the model's {len(model.var_names)} genes are missing from "
-            f"--data (e.g. {', '.join(missing[:3])}); use data with the training genes"
-        )
-    ctrl = ctrl[:, list(model.var_names)].copy()
+    if set(model.var_names) <= set(ctrl.var_names):
+        ctrl = ctrl[:, list(model.var_names)].copy()
+    check_genes(ctrl, model.var_names, "--data")
     vector = None
     if args.perturbation_embeddings:
         table = read_perturbation_csv(args.perturbation_embeddings)

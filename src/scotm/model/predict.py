@@ -76,12 +76,6 @@ def check_source(ctrl, name: str, seen: bool, source: str) -> bool:
             f"perturbation '{name}' was not seen in training; it has no OT shifts to "
             "transfer (use source='auto' or 'response')"
         )
-    if not seen:
-        logger.warning(
-            "'%s' was not seen in training: its shift comes from the response network "
-            "and its embedding alone (extrapolating)",
-            name,
-        )
     return source == "response" or not seen
 
 
@@ -125,6 +119,12 @@ def perturbation_vector(model, name: str, given: Any | None) -> np.ndarray:
         )
     if not np.isfinite(vec).all():
         raise ScotmInputError(f"the embedding of '{name}' holds NaN or infinite values")
+    if name not in model.references:
+        logger.warning(
+            "'%s' was not seen in training: its shift comes from the response network "
+            "and its embedding alone (extrapolating)",
+            name,
+        )
     return vec
 
 
