@@ -21,7 +21,13 @@ RUN_METHODS = "scotm," + BASELINE_METHODS
 
 
 def parse_methods(text: str) -> list[str]:
-    """``--methods`` as a list of registered methods."""
+    """``--methods`` as a list of registered methods.
+
+    Examples
+    --------
+    >>> parse_methods("identity, pca_ot,identity")
+    ['identity', 'pca_ot']
+    """
     from ..benchmark import check_methods
 
     methods = [m.strip() for m in text.split(",") if m.strip()]
@@ -31,7 +37,12 @@ def parse_methods(text: str) -> list[str]:
 
 
 def check_holdouts(adata: ad.AnnData, holdouts: Sequence[str], keys: Keys) -> None:
-    """Fail before any work if a requested fold is impossible (absent type, or one condition)."""
+    """Fail before any work if a requested fold is impossible (absent type, or one condition).
+
+    Examples
+    --------
+    >>> check_holdouts(adata, ["B"], Keys())  # doctest: +SKIP
+    """
     import anndata as ad
 
     from ..design import holdout_split
@@ -44,7 +55,12 @@ def check_holdouts(adata: ad.AnnData, holdouts: Sequence[str], keys: Keys) -> No
 def resolve_holdouts(
     adata: ad.AnnData, keys: Keys, text: str | None, default_first: bool
 ) -> list[str]:
-    """``--holdout`` as a list of cell types ('all': every type with both conditions)."""
+    """``--holdout`` as a list of cell types ('all': every type with both conditions).
+
+    Examples
+    --------
+    >>> resolve_holdouts(adata, Keys(), "all", default_first=False)  # doctest: +SKIP
+    """
     from ..design import foldable_cell_types
 
     if text is None or not text.strip() or text.strip().lower() == "all":
@@ -157,7 +173,12 @@ def _benchmark_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    """Leave-one-cell-type-out benchmark of the given methods; table, metrics.csv, predictions."""
+    """Leave-one-cell-type-out benchmark of the given methods; table, metrics.csv, predictions.
+
+    Examples
+    --------
+    >>> main(["benchmark", "--methods", "identity"])  # doctest: +SKIP
+    """
     return _benchmark(args, default_first=False)
 
 
@@ -174,7 +195,12 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """The main job: the model beside the baselines, on one fold by default."""
+    """The main job: the model beside the baselines, on one fold by default.
+
+    Examples
+    --------
+    >>> main(["run"])  # doctest: +SKIP
+    """
     if args.holdout is None and args.data is None:
         args.holdout = KANG_DEFAULT_HOLDOUT
     return _benchmark(args, default_first=True)

@@ -76,7 +76,12 @@ def register(
     add_arguments: Callable[[argparse.ArgumentParser], None],
     run: Callable[[argparse.Namespace], int],
 ) -> None:
-    """Add (or replace) subcommand ``name``."""
+    """Add (or replace) subcommand ``name``.
+
+    Examples
+    --------
+    >>> register("hello", "say hello", lambda p: None, lambda args: 0)  # doctest: +SKIP
+    """
     COMMANDS[name] = Command(help=help, add_arguments=add_arguments, run=run)
 
 
@@ -94,7 +99,14 @@ def _verbosity_parent(suppress: bool) -> argparse.ArgumentParser:
 
 
 def add_data_arguments(p: argparse.ArgumentParser) -> None:
-    """The input flags shared by every subcommand that reads a data set."""
+    """The input flags shared by every subcommand that reads a data set.
+
+    Examples
+    --------
+    >>> p = argparse.ArgumentParser(); add_data_arguments(p)
+    >>> p.parse_args([]).control
+    'control'
+    """
     g = p.add_argument_group("data")
     g.add_argument(
         "--data",
@@ -136,7 +148,15 @@ def add_benchmark_arguments(
     methods_help: str | None = None,
     holdout_help: str | None = None,
 ) -> None:
-    """The data flags plus ``--methods``, ``--holdout`` and ``--out`` with the given defaults."""
+    """The data flags plus ``--methods``, ``--holdout`` and ``--out`` with the given defaults.
+
+    Examples
+    --------
+    >>> p = argparse.ArgumentParser()
+    >>> add_benchmark_arguments(p, methods="identity", holdout="all", out="o")
+    >>> p.parse_args([]).methods
+    'identity'
+    """
     add_data_arguments(p)
     g = p.add_argument_group("benchmark")
     g.add_argument(
@@ -165,7 +185,14 @@ def add_benchmark_arguments(
 
 
 def keys_from_args(args: argparse.Namespace) -> Keys:
-    """The data flags' keys and labels as :class:`scotm.design.Keys`."""
+    """The data flags' keys and labels as :class:`scotm.design.Keys`.
+
+    Examples
+    --------
+    >>> p = argparse.ArgumentParser(); add_data_arguments(p)
+    >>> keys_from_args(p.parse_args(["--control", "DMSO"])).control
+    'DMSO'
+    """
     from ..design import Keys
 
     return Keys(
@@ -177,7 +204,12 @@ def keys_from_args(args: argparse.Namespace) -> Keys:
 
 
 def check_path(path: str | Path, what: str = "--data") -> Path:
-    """Fail fast, before any heavy import, on an input file that is not there."""
+    """Fail fast, before any heavy import, on an input file that is not there.
+
+    Examples
+    --------
+    >>> check_path("data.h5ad")  # doctest: +SKIP
+    """
     path = Path(path).expanduser()
     if not path.exists():
         raise ScotmInputError(f"{what} file {path} does not exist")
@@ -187,7 +219,12 @@ def check_path(path: str | Path, what: str = "--data") -> Path:
 
 
 def read_h5ad(path: str | Path, what: str = "--data") -> ad.AnnData:
-    """Read an h5ad file, turning every way it can be unreadable into a ScotmInputError."""
+    """Read an h5ad file, turning every way it can be unreadable into a ScotmInputError.
+
+    Examples
+    --------
+    >>> adata = read_h5ad("data.h5ad")  # doctest: +SKIP
+    """
     import anndata as ad
 
     path = check_path(path, what)
@@ -200,7 +237,12 @@ def read_h5ad(path: str | Path, what: str = "--data") -> ad.AnnData:
 
 def read_data(args: argparse.Namespace, keys: Keys | None = None) -> tuple[ad.AnnData, Keys]:
     """Read ``--data`` (or Kang) as it is, and check its obs keys and condition labels (those
-    of ``keys``, else of the data flags)."""
+    of ``keys``, else of the data flags).
+
+    Examples
+    --------
+    >>> adata, keys = read_data(args)  # doctest: +SKIP
+    """
     from .. import datasets
 
     keys = keys or keys_from_args(args)
@@ -217,7 +259,12 @@ def read_data(args: argparse.Namespace, keys: Keys | None = None) -> tuple[ad.An
 
 
 def prepare_data(adata: ad.AnnData, args: argparse.Namespace) -> ad.AnnData:
-    """``scotm.pp.prepare`` with ``--n-top-genes`` (it also refuses NaN and negative values)."""
+    """``scotm.pp.prepare`` with ``--n-top-genes`` (it also refuses NaN and negative values).
+
+    Examples
+    --------
+    >>> adata = prepare_data(adata, args)  # doctest: +SKIP
+    """
     from .. import pp
 
     logger.info("Preprocessing %d cells x %d genes", adata.n_obs, adata.n_vars)
@@ -227,7 +274,12 @@ def prepare_data(adata: ad.AnnData, args: argparse.Namespace) -> ad.AnnData:
 
 
 def load_data(args: argparse.Namespace) -> tuple[ad.AnnData, Keys]:
-    """The data flags in, prepared (log-normalised, HVG) data and its keys out."""
+    """The data flags in, prepared (log-normalised, HVG) data and its keys out.
+
+    Examples
+    --------
+    >>> adata, keys = load_data(args)  # doctest: +SKIP
+    """
     adata, keys = read_data(args)
     return prepare_data(adata, args), keys
 
@@ -259,7 +311,12 @@ class _OneLine(logging.Formatter):
 
 
 def setup_logging(quiet: bool = False, verbose: bool = False) -> logging.Handler:
-    """Progress lines of the ``scotm`` logger on stderr; returns the handler it added."""
+    """Progress lines of the ``scotm`` logger on stderr; returns the handler it added.
+
+    Examples
+    --------
+    >>> handler = setup_logging(quiet=True)  # doctest: +SKIP
+    """
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_OneLine())
@@ -270,7 +327,13 @@ def setup_logging(quiet: bool = False, verbose: bool = False) -> logging.Handler
 
 
 def error(message: str) -> int:
-    """Print ``message`` as one ``scotm: error:`` line (arguments named as flags); exit code 2."""
+    """Print ``message`` as one ``scotm: error:`` line (arguments named as flags); exit code 2.
+
+    Examples
+    --------
+    >>> error("label 'x' not found; set it with argument control")  # doctest: +SKIP
+    2
+    """
     line = " ".join(to_flags(str(message)).split())  # one line, whatever the message holds
     print(f"scotm: error: {line}", file=sys.stderr)
     return EXIT_INPUT_ERROR

@@ -152,7 +152,12 @@ def _embed_table(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    """Embeddings: GenePT cell embeddings into an h5ad, or a perturbation table's column."""
+    """Embeddings: GenePT cell embeddings into an h5ad, or a perturbation table's column.
+
+    Examples
+    --------
+    >>> main(["embed", "--data", "cells.h5ad", "--out", "emb.h5ad"])  # doctest: +SKIP
+    """
     if args.data:
         return _embed_cells(args)
     return _embed_table(args)

@@ -19,7 +19,12 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Score a prediction with the pinned metrics of EVALUATION.md."""
+    """Score a prediction with the pinned metrics of EVALUATION.md.
+
+    Examples
+    --------
+    >>> main(["evaluate", "--ctrl", "c.h5ad", "--real", "r.h5ad", "--pred", "p.h5ad"])  # doctest: +SKIP
+    """
     from .. import metrics, pp
     from .._io import write_text
 

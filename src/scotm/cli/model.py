@@ -56,7 +56,15 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def parse_perturbed(text: str) -> str | list[str] | None:
-    """``--perturbed`` for training: one label, ``a,b,c``, or ``all`` (every non-control label)."""
+    """``--perturbed`` for training: one label, ``a,b,c``, or ``all`` (every non-control label).
+
+    Examples
+    --------
+    >>> parse_perturbed("drugA, drugB")
+    ['drugA', 'drugB']
+    >>> parse_perturbed("all") is None
+    True
+    """
     if text.strip().lower() == "all":
         return None
     labels = [t.strip() for t in text.split(",") if t.strip()]
@@ -66,7 +74,12 @@ def parse_perturbed(text: str) -> str | list[str] | None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train SCOTM on a data set (optionally leaving a cell type's perturbed cells out), save it."""
+    """Train SCOTM on a data set (optionally leaving a cell type's perturbed cells out), save it.
+
+    Examples
+    --------
+    >>> main(["train", "--data", "data.h5ad", "--out", "model/"])  # doctest: +SKIP
+    """
     settings = parse_settings(args.set)  # every setting checked before any data is read
     if args.max_epochs is not None and args.max_epochs < 1:
         raise ScotmInputError(f"--max-epochs must be 1 or more, got {args.max_epochs}")
@@ -135,7 +148,12 @@ def _predict_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    """Predict the perturbed state of control cells with a saved model."""
+    """Predict the perturbed state of control cells with a saved model.
+
+    Examples
+    --------
+    >>> main(["predict", "--model", "model/", "--data", "data.h5ad"])  # doctest: +SKIP
+    """
     from .. import pp
     from .._embeddings import perturbation_table, read_perturbation_csv
     from .._io import write_h5ad

@@ -32,7 +32,13 @@ EMBEDDINGS_FILE = "embeddings.npz"
 
 
 def version() -> str:
-    """This scotm's version string."""
+    """This scotm's version string.
+
+    Examples
+    --------
+    >>> isinstance(version(), str)
+    True
+    """
     from .. import __version__
 
     return __version__
@@ -43,7 +49,12 @@ def _weights(module) -> dict:
 
 
 def save(model: SCOTM, path: str | os.PathLike, overwrite: bool = False) -> None:
-    """Write ``model`` to directory ``path``, atomically (see :meth:`SCOTM.save`)."""
+    """Write ``model`` to directory ``path``, atomically (see :meth:`SCOTM.save`).
+
+    Examples
+    --------
+    >>> save(model, "my_model/")  # doctest: +SKIP
+    """
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -76,7 +87,13 @@ def save(model: SCOTM, path: str | os.PathLike, overwrite: bool = False) -> None
 
 
 def read_meta(path: Path) -> dict[str, Any]:
-    """``scotm.json`` of a saved model, checked to be one this scotm reads."""
+    """``scotm.json`` of a saved model, checked to be one this scotm reads.
+
+    Examples
+    --------
+    >>> read_meta(Path("my_model"))["format_version"]  # doctest: +SKIP
+    2
+    """
     meta_file = path / SETTINGS_FILE
     if not meta_file.exists():
         raise ScotmInputError(f"{path} is not a saved scotm model (no {SETTINGS_FILE})")
@@ -96,7 +113,12 @@ def read_meta(path: Path) -> dict[str, Any]:
 
 
 def load(cls: type[SCOTM], path: str | os.PathLike) -> SCOTM:
-    """The model saved at ``path``, rebuilt through ``cls(state=...)`` (see :meth:`SCOTM.load`)."""
+    """The model saved at ``path``, rebuilt through ``cls(state=...)`` (see :meth:`SCOTM.load`).
+
+    Examples
+    --------
+    >>> model = load(SCOTM, "my_model/")  # doctest: +SKIP
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 

@@ -17,7 +17,12 @@ logger = logging.getLogger("scotm.model")
 
 @torch.no_grad()
 def encode(network, X, ce: np.ndarray | None, batch_size: int = 4096) -> list[np.ndarray]:
-    """Codes of the rows of ``X`` (sparse or dense), a batch at a time."""
+    """Codes of the rows of ``X`` (sparse or dense), a batch at a time.
+
+    Examples
+    --------
+    >>> codes = np.vstack(encode(model.module, ctrl.X, None))  # doctest: +SKIP
+    """
     network.eval()
     out = []
     for i in range(0, X.shape[0], batch_size):
@@ -29,7 +34,12 @@ def encode(network, X, ce: np.ndarray | None, batch_size: int = 4096) -> list[np
 
 @torch.no_grad()
 def decode(network, z: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """Decoded expression of codes ``z``, a batch at a time."""
+    """Decoded expression of codes ``z``, a batch at a time.
+
+    Examples
+    --------
+    >>> X = decode(model.module, model.get_latent(ctrl))  # doctest: +SKIP
+    """
     out = [
         network.decode(torch.from_numpy(z[i : i + batch_size].astype(np.float32))).numpy()
         for i in range(0, len(z), batch_size)
@@ -41,7 +51,12 @@ def decode(network, z: np.ndarray, batch_size: int = 4096) -> np.ndarray:
 def response_shift(
     response, z: np.ndarray, vec: np.ndarray, ce: np.ndarray | None, batch_size: int = 8192
 ) -> np.ndarray:
-    """The response network's shift of each code under the perturbation embedded as ``vec``."""
+    """The response network's shift of each code under the perturbation embedded as ``vec``.
+
+    Examples
+    --------
+    >>> shift = response_shift(model.response, z, vec, None)  # doctest: +SKIP
+    """
     out = []
     for i in range(0, len(z), batch_size):
         zb = torch.from_numpy(z[i : i + batch_size].astype(np.float32))
@@ -66,7 +81,13 @@ DECODERS: dict[str, Callable[..., np.ndarray]] = {"residual": _residual, "full":
 
 
 def check_source(ctrl, name: str, seen: bool, source: str) -> bool:
-    """Check a prediction request; returns whether the response network gives the shift."""
+    """Check a prediction request; returns whether the response network gives the shift.
+
+    Examples
+    --------
+    >>> check_source(ctrl, "drugZ", seen=False, source="auto")  # doctest: +SKIP
+    True
+    """
     if ctrl.n_obs == 0:
         raise ScotmInputError("no control cells to predict from")
     if source not in ("auto", "transfer", "response"):
@@ -80,7 +101,12 @@ def check_source(ctrl, name: str, seen: bool, source: str) -> bool:
 
 
 def transfer(ref, z: np.ndarray, k: int, per_cell: bool) -> tuple[np.ndarray, dict[str, float]]:
-    """The reference's OT shifts transferred to codes ``z``, and each type's share of them."""
+    """The reference's OT shifts transferred to codes ``z``, and each type's share of them.
+
+    Examples
+    --------
+    >>> shift, sources = transfer(model.references["stimulated"], z, 30, True)  # doctest: +SKIP
+    """
     from .. import transport
 
     codes, shifts = ref.codes.astype(np.float64), ref.shifts.astype(np.float64)
@@ -91,7 +117,12 @@ def transfer(ref, z: np.ndarray, k: int, per_cell: bool) -> tuple[np.ndarray, di
 
 
 def perturbation_vector(model, name: str, given: Any | None) -> np.ndarray:
-    """The embedding of perturbation ``name``: ``given``, or from the model's setup table."""
+    """The embedding of perturbation ``name``: ``given``, or from the model's setup table.
+
+    Examples
+    --------
+    >>> vec = perturbation_vector(model, "drugZ", [0.1, 0.2, 0.3])  # doctest: +SKIP
+    """
     if model.response is None:
         raise ScotmInputError(
             f"perturbation '{name}' was not seen in training (seen: "
@@ -129,7 +160,13 @@ def perturbation_vector(model, name: str, given: Any | None) -> np.ndarray:
 
 
 def resolve_perturbation(perturbations: list[str], perturbation: str | None) -> str:
-    """The perturbation to predict: the one given, or the model's only one."""
+    """The perturbation to predict: the one given, or the model's only one.
+
+    Examples
+    --------
+    >>> resolve_perturbation(["stimulated"], None)
+    'stimulated'
+    """
     if perturbation is not None:
         return str(perturbation)
     if len(perturbations) == 1:
@@ -142,7 +179,13 @@ def resolve_perturbation(perturbations: list[str], perturbation: str | None) -> 
 
 
 def provenance(model, name: str, seen: bool, use_response: bool, sources: dict) -> dict:
-    """``uns['scotm']`` of a prediction: versions, settings, keys and where its shift came from."""
+    """``uns['scotm']`` of a prediction: versions, settings, keys and where its shift came from.
+
+    Examples
+    --------
+    >>> provenance(model, "stimulated", True, False, {})["shift_from"]  # doctest: +SKIP
+    'transfer'
+    """
     from .persist import FORMAT_VERSION, version
 
     out = {

@@ -104,7 +104,12 @@ def build_references(
 
 
 def pack(refs: dict[str, Reference], perturbations: Sequence[str]) -> dict[str, np.ndarray]:
-    """The references as plain arrays (one ``.npz``), in ``perturbations`` order."""
+    """The references as plain arrays (one ``.npz``), in ``perturbations`` order.
+
+    Examples
+    --------
+    >>> np.savez("transport.npz", **pack(model.references, model.perturbations))  # doctest: +SKIP
+    """
     parts = [refs[p] for p in perturbations]
     return {
         "codes": np.vstack([r.codes for r in parts]),
@@ -118,7 +123,12 @@ def pack(refs: dict[str, Reference], perturbations: Sequence[str]) -> dict[str, 
 
 
 def unpack(arrays, perturbations: Sequence[str]) -> dict[str, Reference]:
-    """:func:`pack`'s arrays back into references."""
+    """:func:`pack`'s arrays back into references.
+
+    Examples
+    --------
+    >>> refs = unpack(np.load("transport.npz"), ["stimulated"])  # doctest: +SKIP
+    """
     which = arrays["perturbation"]
     out = {}
     for p in perturbations:

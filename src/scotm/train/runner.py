@@ -35,7 +35,12 @@ logger = logging.getLogger("scotm.model")  # progress lines belong to the model'
 
 
 def quiet_lightning() -> None:
-    """Silence Lightning's banners and the warnings that do not apply to scotm's data."""
+    """Silence Lightning's banners and the warnings that do not apply to scotm's data.
+
+    Examples
+    --------
+    >>> quiet_lightning()
+    """
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -57,7 +62,12 @@ def is_rank_zero() -> bool:
 
 
 def log0(level: int, msg: str, *args: Any) -> None:
-    """Log a progress line from global rank zero only (one line, not one per process)."""
+    """Log a progress line from global rank zero only (one line, not one per process).
+
+    Examples
+    --------
+    >>> log0(logging.DEBUG, "only rank zero logs this")
+    """
     if is_rank_zero():
         logger.log(level, msg, *args)
 
@@ -132,7 +142,12 @@ class Runner:
 
 
 def on_rank_zero(trainer, fn: Callable[[], Any]) -> Any:
-    """``fn()`` on global rank zero, its result broadcast to every process."""
+    """``fn()`` on global rank zero, its result broadcast to every process.
+
+    Examples
+    --------
+    >>> refs = on_rank_zero(trainer, model.build_references)  # doctest: +SKIP
+    """
     result = fn() if trainer.is_global_zero else None
     return trainer.strategy.broadcast(result, src=0)
 
@@ -142,6 +157,10 @@ def train_model(model: SCOTM, max_epochs: int | None, runner: Runner) -> None:
 
     The validation splits used for early stopping are drawn from the training cells (and
     training perturbations) only. ``max_epochs`` caps both networks' epochs.
+
+    Examples
+    --------
+    >>> train_model(model, None, Runner(patience=8, num_threads=1))  # doctest: +SKIP
     """
     import lightning.pytorch as pl
 

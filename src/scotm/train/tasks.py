@@ -157,14 +157,28 @@ class NetworkTask(pl.LightningModule):
 def autoencoder_task(
     module: torch.nn.Module, lr: float, weight_decay: float, beta: float
 ) -> NetworkTask:
-    """The autoencoder's task: loss, reconstruction and prior term; early stopping on val_loss."""
+    """The autoencoder's task: loss, reconstruction and prior term; early stopping on val_loss.
+
+    Examples
+    --------
+    >>> from scotm.module import VAEModule
+    >>> autoencoder_task(VAEModule(10, (8,), 2), 1e-3, 1e-4, 1.0).log_val
+    {'val_loss': 'loss', 'val_recon': 'recon'}
+    """
     train = {"train_loss": "loss", "train_recon": "recon", "train_reg": "reg"}
     val = {"val_loss": "loss", "val_recon": "recon"}
     return NetworkTask(module, lr, weight_decay, train, val, beta=beta)
 
 
 def response_task(module: torch.nn.Module, lr: float, weight_decay: float) -> NetworkTask:
-    """The response network's task: the regression loss to the OT shifts."""
+    """The response network's task: the regression loss to the OT shifts.
+
+    Examples
+    --------
+    >>> from scotm.module import ResponseNet
+    >>> list(response_task(ResponseNet(2, 3, hidden=(4,)), 1e-3, 1e-4).log_train)
+    ['response_train_loss']
+    """
     return NetworkTask(
         module, lr, weight_decay, {"response_train_loss": "loss"}, {"response_val_loss": "loss"}
     )
