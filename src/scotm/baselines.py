@@ -56,6 +56,7 @@ class Baseline:
         keys = self.keys
         keys.check(train)
         check_finite(train)
+        self.var_names_ = train.var_names.copy()  # the genes predict() will require
         cond = keys.conditions(train)
         return cond == self.control, cond == self.perturbed
 
@@ -67,7 +68,6 @@ class Baseline:
 
     def fit(self, train: ad.AnnData) -> Baseline:
         self._split(train)
-        self.var_names_ = train.var_names.copy()
         return self
 
     def predict(self, ctrl: ad.AnnData) -> ad.AnnData:
@@ -101,7 +101,6 @@ class MeanShift(Baseline):
         paired = np.isin(types, np.unique(types[is_pert]))
         X = train.X
         self.delta_ = np.asarray(X[is_pert].mean(0) - X[is_ctrl & paired].mean(0)).ravel()
-        self.var_names_ = train.var_names.copy()
         return self
 
     def predict(self, ctrl: ad.AnnData) -> ad.AnnData:
@@ -146,7 +145,6 @@ class PcaOT(Baseline):
                 "pca_ot needs at least one to learn a response"
             )
         self.codes_ = z_ctrl[mask]
-        self.var_names_ = train.var_names.copy()
         return self
 
     def predict(self, ctrl: ad.AnnData) -> ad.AnnData:
