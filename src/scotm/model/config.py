@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._errors import ScotmInputError
+from ..transport import OTMethod  # the solvers transport.coupling knows: one list, there
 
 # range checks, by name, in field metadata: (test, what the valid values are)
 _RANGES = {
@@ -70,7 +71,7 @@ class TransportConfig:
     """Pairing control with perturbed codes: OT (which solver, within cell types) or means."""
 
     shift: Literal["ot", "mean"] = "ot"
-    ot_method: Literal["emd", "sinkhorn", "minibatch"] = "emd"
+    ot_method: OTMethod = "emd"
     couple_within_cell_type: bool = True
 
 
