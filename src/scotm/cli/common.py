@@ -41,6 +41,9 @@ FLAGS = {
     "holdout": "--holdout",
     "methods": "--methods",
     "perturbation_embeddings": "--perturbation-embeddings",
+    "perturbation_embedding": "--perturbation-embeddings (a CSV with a row for it)",
+    "perturbation": "--perturbation",
+    "overwrite": "--overwrite",
 }
 
 

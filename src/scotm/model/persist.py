@@ -59,7 +59,7 @@ def save(model: SCOTM, path: str | os.PathLike, overwrite: bool = False) -> None
 
     path = Path(path)
     if path.exists() and not overwrite:
-        raise ScotmInputError(f"{path} exists; pass overwrite=True (--overwrite) to replace it")
+        raise ScotmInputError(f"{path} exists; set argument overwrite to replace it")
     state = model.state
     with atomic_dir(path) as tmp:
         save_file(_weights(model.module), str(tmp / WEIGHTS_FILE))

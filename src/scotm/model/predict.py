@@ -139,9 +139,8 @@ def perturbation_vector(model, name: str, given: Any | None) -> np.ndarray:
         vec = model.pert_table[name]
     else:
         raise ScotmInputError(
-            f"no embedding for perturbation '{name}', which was not seen in training; pass "
-            "perturbation_embedding=VECTOR (CLI: --perturbation-embeddings FILE.csv with a "
-            "row for it)"
+            f"no embedding for perturbation '{name}', which was not seen in training; pass its "
+            "vector as argument perturbation_embedding"
         )
     if vec.shape != (dim,):
         raise ScotmInputError(
@@ -174,7 +173,7 @@ def resolve_perturbation(perturbations: list[str], perturbation: str | None) -> 
     shown = ", ".join(perturbations[:5]) + (", ..." if len(perturbations) > 5 else "")
     raise ScotmInputError(
         f"the model knows {len(perturbations)} perturbations ({shown}); name one with "
-        "predict(ctrl, perturbation=NAME) or --perturbation NAME"
+        "argument perturbation"
     )
 
 
