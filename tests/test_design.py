@@ -61,7 +61,7 @@ def test_perturbation_split_holds_one_or_several_out(drugs):
 
 def test_a_new_split_kind_is_one_registered_function(drugs):
     @register_split("everything")
-    def _everything(adata, holdout, keys):
+    def _everything(adata, holdout, keys, check=True):
         return Fold(holdout, adata, adata, adata)
 
     try:

@@ -216,18 +216,20 @@ class Fold:
     real: ad.AnnData
 
 
-Split = Callable[[ad.AnnData, str, Keys], Fold]
+#: ``split(adata, holdout, keys, check=True) -> Fold``; ``check=False`` skips the key and
+#: label checks (the caller ran :meth:`Keys.check` on these data already)
+Split = Callable[..., Fold]
 #: Split kinds by name; :func:`register_split` adds one.
 SPLITS: dict[str, Split] = {}
 
 
 def register_split(kind: str) -> Callable[[Split], Split]:
-    """Register ``func(adata, holdout, keys) -> Fold`` as split kind ``kind``.
+    """Register ``func(adata, holdout, keys, check=True) -> Fold`` as split kind ``kind``.
 
     Examples
     --------
     >>> @register_split("nothing_out")
-    ... def _all(adata, holdout, keys):
+    ... def _all(adata, holdout, keys, check=True):
     ...     return Fold(holdout, adata, adata, adata)
     >>> "nothing_out" in SPLITS
     True
@@ -242,7 +244,12 @@ def register_split(kind: str) -> Callable[[Split], Split]:
 
 
 def split(
-    adata: ad.AnnData, holdout: str | Sequence[str], keys: Keys = Keys(), kind: str = "cell_type"
+    adata: ad.AnnData,
+    holdout: str | Sequence[str],
+    keys: Keys = Keys(),
+    kind: str = "cell_type",
+    *,
+    check: bool = True,
 ) -> Fold:
     """The fold that holds ``holdout`` out, by split ``kind`` (see :data:`SPLITS`).
 
@@ -255,7 +262,7 @@ def split(
     """
     if kind not in SPLITS:
         raise ScotmInputError(f"unknown split kind '{kind}'; choose from {', '.join(SPLITS)}")
-    return SPLITS[kind](adata, holdout, keys)
+    return SPLITS[kind](adata, holdout, keys, check=check)
 
 
 def holdout_types(adata: ad.AnnData, holdout: str, keys: Keys) -> np.ndarray:
@@ -278,7 +285,9 @@ def holdout_types(adata: ad.AnnData, holdout: str, keys: Keys) -> np.ndarray:
 
 
 @register_split("cell_type")
-def holdout_split(adata: ad.AnnData, holdout: str, keys: Keys = Keys()) -> Fold:
+def holdout_split(
+    adata: ad.AnnData, holdout: str, keys: Keys = Keys(), *, check: bool = True
+) -> Fold:
     """Leave cell type ``holdout``'s perturbed cells out of training.
 
     Its control cells stay in training, since a real user has them. With several
@@ -291,7 +300,8 @@ def holdout_split(adata: ad.AnnData, holdout: str, keys: Keys = Keys()) -> Fold:
     >>> fold.ctrl.n_obs, fold.real.n_obs
     (10, 10)
     """
-    keys.check(adata)
+    if check:
+        keys.check(adata)
     types = holdout_types(adata, holdout, keys)
     cond = keys.conditions(adata)
     in_h = types == holdout
@@ -317,7 +327,7 @@ def holdout_split(adata: ad.AnnData, holdout: str, keys: Keys = Keys()) -> Fold:
 
 @register_split("perturbation")
 def perturbation_split(
-    adata: ad.AnnData, holdout: str | Sequence[str], keys: Keys = Keys()
+    adata: ad.AnnData, holdout: str | Sequence[str], keys: Keys = Keys(), *, check: bool = True
 ) -> Fold:
     """Leave perturbation ``holdout`` (or several) out of training entirely, in every type.
 
@@ -332,7 +342,8 @@ def perturbation_split(
     (30, 30)
     """
     keys = replace(keys, perturbed=None)
-    keys.check(adata)
+    if check:
+        keys.check(adata)
     cond = keys.conditions(adata)
     held = [holdout] if isinstance(holdout, str) else [str(h) for h in holdout]
     bad = [h for h in held if h not in set(cond) or h == keys.control]

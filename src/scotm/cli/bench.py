@@ -49,7 +49,7 @@ def check_holdouts(adata: ad.AnnData, holdouts: Sequence[str], keys: Keys) -> No
 
     obs_only = ad.AnnData(obs=adata.obs[[keys.condition_key, keys.cell_type_key]].copy())
     for h in holdouts:
-        holdout_split(obs_only, h, keys)
+        holdout_split(obs_only, h, keys, check=False)  # read_data checked the keys
 
 
 def resolve_holdouts(

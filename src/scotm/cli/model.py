@@ -101,7 +101,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.holdout:
         check_holdouts(adata, [args.holdout], keys)  # before the slow preprocessing
     adata = prepare_data(adata, args)
-    train = holdout_split(adata, args.holdout, keys).train if args.holdout else adata
+    # keys and labels were checked once, by read_data (the model checks its own input)
+    train = holdout_split(adata, args.holdout, keys, check=False).train if args.holdout else adata
     model = SCOTM(
         train,
         **keys.as_kwargs(),
