@@ -37,7 +37,7 @@ from scotm import metrics
 from scotm._embeddings import read_perturbation_csv
 from scotm._io import write_text
 from scotm.benchmark import Keys, cell_types, holdout_split, summary_text
-from scotm.cli import _settings_from_args, read_h5ad
+from scotm.cli import parse_settings, read_h5ad
 from scotm.model import SCOTM
 
 
@@ -78,7 +78,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     keys = Keys()
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    settings = _settings_from_args(args.set)
+    settings = parse_settings(args.set)
     t_start = time.perf_counter()
     raw = read_h5ad(args.data) if args.data else scotm.datasets.kang()
     if args.subsample:

@@ -38,8 +38,9 @@ import scotm
 from scotm import metrics, transport
 from scotm._io import write_text
 from scotm.baselines import dense
-from scotm.benchmark import Keys, _safe, cell_types, holdout_split
+from scotm.benchmark import Keys, cell_types, holdout_split, safe_name
 from scotm.model import SCOTM
+from scotm.model.predict import decode
 
 GRID_K = (10, 30, 100, 300)
 GRID_ALPHA = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -54,7 +55,7 @@ def fold_model(fold, keys: Keys, path: Path) -> SCOTM:
 
 
 def decoded_delta(model: SCOTM, z: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    return model._decode(z + shift) - model._decode(z)
+    return decode(model.module, z + shift) - decode(model.module, z)
 
 
 def training_shifts(model: SCOTM, train: ad.AnnData, keys: Keys):
@@ -105,7 +106,7 @@ def main() -> None:
     for holdout in cell_types(adata, keys):
         fold = holdout_split(adata, holdout, keys)
         degs = metrics.top_degs(fold.ctrl, fold.real)
-        model = fold_model(fold, keys, Path(args.models) / _safe(holdout))
+        model = fold_model(fold, keys, Path(args.models) / safe_name(holdout))
         ref = training_shifts(model, fold.train, keys)
         cv = inner_cv(model, ref)
         k_cv, a_cv = max(cv, key=cv.get)

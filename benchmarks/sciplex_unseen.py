@@ -34,7 +34,8 @@ import pandas as pd
 import scotm
 from scotm import metrics
 from scotm._io import write_text
-from scotm.cli import _settings_from_args
+from scotm.cli import parse_settings
+from scotm.design import Keys, split
 from scotm.model import SCOTM
 
 
@@ -91,7 +92,8 @@ def main() -> None:
     train_drugs = [d for d in drugs if d not in held_out]
     cond = adata.obs["condition"].astype(str).to_numpy()
     types = adata.obs["cell_type"].astype(str).to_numpy()
-    train = adata[~np.isin(cond, held_out)].copy()  # held-out drugs never enter training
+    # held-out drugs never enter training
+    train = split(adata, held_out, Keys(perturbed=None), kind="perturbation").train
     logging.info(
         "%d cells x %d genes; training on %d drugs (%d cells), holding out %d: %s",
         adata.n_obs,
@@ -101,7 +103,7 @@ def main() -> None:
         len(held_out),
         ", ".join(held_out),
     )
-    settings = _settings_from_args(args.set)  # as scotm train --set KEY=VALUE
+    settings = parse_settings(args.set)  # as scotm train --set KEY=VALUE
     t0 = time.perf_counter()
     model = SCOTM(
         train,

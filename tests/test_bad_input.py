@@ -173,7 +173,7 @@ KEY_CASES = {
     ),
     "no-perturbed-label": (
         lambda: _rename("stimulated", "stim"),
-        r"label 'stimulated' not found.*set it with --perturbed",
+        r"label 'stimulated' not found.*set it with argument perturbed",
     ),
 }
 

@@ -156,7 +156,9 @@ def test_train_predict_several_drugs_with_priors(capsys, write, tmp_path):
     assert "extrapolated" in out
     pred = ad.read_h5ad(pred_path)
     assert pred.uns["scotm"]["extrapolated"] and pred.n_obs == 12
-    assert_one_line_error(capsys, [*base, "--out", str(pred_path)], "knows 5 perturbations")
+    assert_one_line_error(
+        capsys, [*base, "--out", str(pred_path)], "knows 5 perturbations", "with --perturbation"
+    )
     assert_one_line_error(
         capsys, [*base, "--perturbation", "drug5"], "no embedding for perturbation 'drug5'"
     )

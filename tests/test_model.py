@@ -128,7 +128,7 @@ def test_untrained_and_bad_settings():
         SCOTM(adata).predict(adata)
     with pytest.raises(ScotmInputError, match="unknown setting"):
         SCOTM(adata, n_latnet=3)
-    with pytest.raises(ScotmInputError, match="--perturbed"):
+    with pytest.raises(ScotmInputError, match="set it with argument perturbed"):
         SCOTM(adata, perturbed="IFN")
 
 

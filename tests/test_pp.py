@@ -84,13 +84,15 @@ def test_check_finite_counts_cells(sparse):
     check_finite(synthetic_counts(sparse=sparse))
 
 
-def test_check_keys_names_the_flag(counts):
+def test_check_keys_names_the_argument(counts):
     check_keys(counts)
-    with pytest.raises(ScotmInputError, match="obs key 'cond' not found.*--condition-key"):
+    with pytest.raises(ScotmInputError, match="obs key 'cond' not found.*argument condition_key"):
         check_keys(counts, condition_key="cond")
-    with pytest.raises(ScotmInputError, match="obs key 'ct' not found.*--cell-type-key"):
+    with pytest.raises(ScotmInputError, match="obs key 'ct' not found.*argument cell_type_key"):
         check_keys(counts, cell_type_key="ct")
-    with pytest.raises(ScotmInputError, match="values are: control, stimulated.*--perturbed"):
+    with pytest.raises(
+        ScotmInputError, match="values are: control, stimulated.*argument perturbed"
+    ):
         check_keys(counts, perturbed="stim")
-    with pytest.raises(ScotmInputError, match="label 'ctrl'.*--control"):
+    with pytest.raises(ScotmInputError, match="label 'ctrl'.*argument control"):
         check_keys(counts, control="ctrl")

@@ -41,7 +41,7 @@ def test_epoch_lines_at_info_are_rate_limited(caplog):
     """Without a progress bar, epochs show at INFO, at most one line every ``every_s``."""
     from types import SimpleNamespace
 
-    from scotm._lightning import History
+    from scotm.train import History
 
     def epochs(history: History, n: int) -> list[int]:
         caplog.clear()

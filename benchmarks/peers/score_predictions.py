@@ -1,7 +1,7 @@
 """Score a peer's predictions with scotm's one pinned protocol (EVALUATION.md).
 
 Run from scotm's venv. For every ``<pred-dir>/<cell type>.h5ad`` (file names as
-``scotm.benchmark._safe`` makes them), rebuilds that fold with ``scotm.benchmark.holdout_split``
+``scotm.benchmark.safe_name`` makes them), rebuilds that fold with ``scotm.benchmark.holdout_split``
 on ``scotm.pp.prepare(scotm.datasets.kang())`` and scores the file with
 ``scotm.metrics.evaluate`` against the real held-out perturbed cells. A ``<cell type>.json``
 beside it (as ``scpram/run_scpram.py`` writes) adds that fold's timings to the row.
@@ -27,7 +27,7 @@ import pandas as pd
 
 import scotm
 from scotm import metrics
-from scotm.benchmark import Keys, _safe, cell_types, holdout_split, run_benchmark
+from scotm.benchmark import Keys, cell_types, holdout_split, run_benchmark, safe_name
 from scotm.pp import prepare
 
 TIMING_COLS = ("fit_s", "predict_s", "wall_s", "fit_cpu_s", "predict_cpu_s", "cpu_s", "epochs")
@@ -38,7 +38,7 @@ def score_dir(
 ) -> tuple[list[dict], dict]:
     rows, timings = [], {}
     for holdout in holdouts:
-        path = pred_dir / f"{_safe(holdout)}.h5ad"
+        path = pred_dir / f"{safe_name(holdout)}.h5ad"
         fold = holdout_split(adata, holdout)
         pred = ad.read_h5ad(path)
         if set(pred.var_names) == set(fold.ctrl.var_names):
@@ -76,11 +76,11 @@ def main(argv: list[str] | None = None) -> None:
     known = cell_types(adata, Keys())
     if args.holdouts:
         holdouts = list(args.holdouts)
-        missing = [h for h in holdouts if not (args.pred_dir / f"{_safe(h)}.h5ad").exists()]
+        missing = [h for h in holdouts if not (args.pred_dir / f"{safe_name(h)}.h5ad").exists()]
         if missing:
             sys.exit(f"no prediction for {missing} in {args.pred_dir}")
     else:
-        holdouts = [h for h in known if (args.pred_dir / f"{_safe(h)}.h5ad").exists()]
+        holdouts = [h for h in known if (args.pred_dir / f"{safe_name(h)}.h5ad").exists()]
         skipped = [h for h in known if h not in holdouts]
         if skipped:
             print(f"no prediction for {skipped}: not scored", file=sys.stderr)

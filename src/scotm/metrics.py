@@ -16,6 +16,7 @@ import scanpy as sc
 import scipy.sparse as sp
 from sklearn.decomposition import PCA
 
+from ._arrays import dense64 as dense  # public: scotm.metrics.dense (float64)
 from ._errors import ScotmInputError
 
 N_DEGS = 100
@@ -31,27 +32,6 @@ METRICS = (
     "deg_overlap",
     "edist",
 )
-
-
-def dense(X) -> np.ndarray:
-    """An expression matrix (dense or scipy sparse) as a dense float64 array.
-
-    Parameters
-    ----------
-    X
-        A NumPy array or a scipy sparse matrix, e.g. ``adata.X``.
-
-    Returns
-    -------
-    The values as a dense ``float64`` array of the same shape.
-
-    Examples
-    --------
-    >>> import scipy.sparse as sp
-    >>> dense(sp.csr_matrix([[0, 1], [2, 0]])).tolist()
-    [[0.0, 1.0], [2.0, 0.0]]
-    """
-    return np.asarray(X.toarray() if sp.issparse(X) else X, dtype=np.float64)
 
 
 def pearson(a: np.ndarray, b: np.ndarray) -> float:

@@ -3,6 +3,13 @@
 The user-facing class lives in :mod:`scotm.model`; this module only holds layers and losses,
 as scvi-tools separates ``model/`` from ``module/``.
 
+Networks are registered by name (:func:`register_network`): ``SCOTM`` builds the one its
+``network`` setting names, so a new decoder is a new class here, not an edit of ``SCOTM``.
+An autoencoder provides ``from_config(n_genes, config, n_cell_emb)``,
+``encode(x, cell_emb) -> (code, logvar | None)``, ``decode(z)`` and ``batch_loss(batch,
+beta)`` over a batch dict ``{"x", "cell_emb"}``; the response network's batches are
+``{"z", "pert_emb", "target", "cell_emb"}``.
+
 Why MMD: a KL term pulls every cell's code towards the origin, which shrinks the differences
 between cell states that OT must later pair up. MMD only matches the *aggregate* of the
 codes to N(0, I) (InfoVAE / WAE), so each cell keeps a sharp, deterministic code.
@@ -15,8 +22,55 @@ has heavy tails and keeps a useful gradient; summing scales ``C = 2 d s`` for
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch import nn
+
+#: Network classes by name; :func:`register_network` adds one.
+NETWORKS: dict[str, type[nn.Module]] = {}
+
+
+def register_network(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
+    """Class decorator: make ``cls`` buildable by the name ``name`` (the ``network`` setting).
+
+    Examples
+    --------
+    >>> @register_network("my_vae")
+    ... class MyVAE(VAEModule):
+    ...     pass
+    >>> get_network("my_vae").network_name
+    'my_vae'
+    >>> del NETWORKS["my_vae"]
+    """
+
+    def add(cls: type[nn.Module]) -> type[nn.Module]:
+        cls.network_name = name
+        NETWORKS[name] = cls
+        return cls
+
+    return add
+
+
+def get_network(name: str, kind: str = "autoencoder") -> type[nn.Module]:
+    """The network class registered as ``name``, of ``kind`` (``"autoencoder"``/``"response"``).
+
+    Examples
+    --------
+    >>> get_network("vae").__name__
+    'VAEModule'
+    """
+    valid = [n for n, cls in NETWORKS.items() if getattr(cls, "kind", "autoencoder") == kind]
+    if name not in valid:
+        from ._errors import ScotmInputError
+
+        what = "network" if kind == "autoencoder" else f"{kind} network"
+        raise ScotmInputError(
+            f"setting {what} must be one of {', '.join(map(repr, valid))}, got {name!r}"
+        )
+    return NETWORKS[name]
+
 
 IMQ_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
@@ -57,6 +111,7 @@ def mlp(sizes: list[int], dropout: float, last_activation: bool) -> nn.Sequentia
     return nn.Sequential(*layers)
 
 
+@register_network("vae")
 class VAEModule(nn.Module):
     """Encoder/decoder MLPs; ``prior='mmd'`` (deterministic codes) or ``'kl'`` (a VAE).
 
@@ -88,6 +143,8 @@ class VAEModule(nn.Module):
     (3, 4)
     """
 
+    kind = "autoencoder"
+
     def __init__(
         self,
         n_genes: int,
@@ -116,6 +173,23 @@ class VAEModule(nn.Module):
         # the same initial weights as before this option existed (pinned by a test)
         if n_cell_emb:
             self.cell_proj = nn.Linear(n_cell_emb, cell_emb_proj)
+
+    @classmethod
+    def from_config(cls, n_genes: int, config: Any, n_cell_emb: int = 0) -> VAEModule:
+        """The network a module config (:class:`scotm.model.ModuleConfig`) describes."""
+        return cls(
+            n_genes,
+            hidden=config.hidden,
+            n_latent=config.n_latent,
+            prior=config.prior,
+            dropout=config.dropout,
+            n_cell_emb=n_cell_emb,
+            cell_emb_proj=config.cell_embedding_proj,
+        )
+
+    def batch_loss(self, batch: dict, beta: float = 1.0) -> dict[str, torch.Tensor]:
+        """:meth:`loss` of a batch dict ``{"x", "cell_emb"}``."""
+        return self.loss(batch["x"], beta=beta, cell_emb=batch.get("cell_emb"))
 
     def encode(
         self, x: torch.Tensor, cell_emb: torch.Tensor | None = None
@@ -159,6 +233,7 @@ class VAEModule(nn.Module):
         return {"loss": recon + beta * reg, "recon": recon, "reg": reg}
 
 
+@register_network("response")
 class ResponseNet(nn.Module):
     """The response network ``r(z, cell_emb?, e_pert) -> latent shift``.
 
@@ -190,6 +265,8 @@ class ResponseNet(nn.Module):
     (5, 4)
     """
 
+    kind = "response"
+
     def __init__(
         self,
         n_latent: int,
@@ -208,6 +285,24 @@ class ResponseNet(nn.Module):
         n_in = n_latent + proj + (proj if n_cell_emb else 0)
         self.body = mlp([n_in, *hidden], dropout, last_activation=True)
         self.out = nn.Linear(hidden[-1], n_latent)
+
+    @classmethod
+    def from_config(
+        cls, n_latent: int, n_pert_emb: int, config: Any, n_cell_emb: int = 0
+    ) -> ResponseNet:
+        """The response network a module config describes."""
+        return cls(
+            n_latent,
+            n_pert_emb,
+            n_cell_emb=n_cell_emb,
+            hidden=config.response_hidden,
+            dropout=config.dropout,
+        )
+
+    def batch_loss(self, batch: dict) -> dict[str, torch.Tensor]:
+        """:meth:`loss` of a batch dict ``{"z", "pert_emb", "target", "cell_emb"}``."""
+        loss = self.loss(batch["z"], batch["pert_emb"], batch["target"], batch.get("cell_emb"))
+        return {"loss": loss}
 
     def forward(
         self, z: torch.Tensor, pert_emb: torch.Tensor, cell_emb: torch.Tensor | None = None

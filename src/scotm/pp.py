@@ -1,4 +1,4 @@
-"""Preprocessing pinned by EVALUATION.md, and the input checks every entry point shares.
+"""Preprocessing pinned by EVALUATION.md (the input checks live in :mod:`scotm.validate`).
 
 Raw counts -> ``normalize_total(1e4)`` -> ``log1p`` -> 2,000 HVGs (``flavor="seurat"``, on all
 cells) -> keep those genes. Data handed over already log-normalised skip the first two steps.
@@ -15,24 +15,9 @@ import scipy.sparse as sp
 
 from . import validate
 from ._errors import ScotmInputError
+from .validate import check_finite, check_keys  # noqa: F401  (kept importable from pp)
 
 logger = logging.getLogger(__name__)
-
-
-def check_finite(adata: ad.AnnData, what: str = "X") -> None:
-    """Refuse NaN or infinite values in ``adata.X`` (see :func:`scotm.validate.check_finite`)."""
-    validate.check_finite(adata, what)
-
-
-def check_keys(
-    adata: ad.AnnData,
-    condition_key: str = "condition",
-    control: str = "control",
-    perturbed: str | None = "stimulated",
-    cell_type_key: str | None = "cell_type",
-) -> None:
-    """Check obs keys, missing labels and condition labels (:func:`scotm.validate.check_keys`)."""
-    validate.check_keys(adata, condition_key, control, perturbed, cell_type_key)
 
 
 def is_lognormalised(adata: ad.AnnData, what: str = "X") -> bool:

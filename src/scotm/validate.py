@@ -251,12 +251,15 @@ def check_keys(
     >>> check_keys(ad.AnnData(np.ones((2, 1)), obs=obs))  # doctest: +SKIP
     scotm.ScotmInputError: obs['cell_type'] has 1 missing (NaN) label(s); ...
     """
-    for key, flag in ((condition_key, "--condition-key"), (cell_type_key, "--cell-type-key")):
+    # messages name the arguments; the CLI turns them into its flags (scotm.cli.common.to_flags)
+    for key, flag in ((condition_key, "condition_key"), (cell_type_key, "cell_type_key")):
         if key is None:
             continue
         if key not in adata.obs:
             cols = ", ".join(map(str, adata.obs.columns[:20])) or "(none)"
-            raise ScotmInputError(f"obs key '{key}' not found; obs has: {cols}; set it with {flag}")
+            raise ScotmInputError(
+                f"obs key '{key}' not found; obs has: {cols}; set it with argument {flag}"
+            )
         n_na = int(adata.obs[key].isna().sum())
         if n_na:
             raise ScotmInputError(
@@ -264,15 +267,15 @@ def check_keys(
                 f"(adata = adata[adata.obs['{key}'].notna()].copy()) or fill them in"
             )
     present = sorted(adata.obs[condition_key].astype(str).unique())
-    wanted = [(control, "--control")]
+    wanted = [(control, "control")]
     if perturbed is not None:
         labels = [perturbed] if isinstance(perturbed, str) else list(perturbed)
-        wanted += [(p, "--perturbed") for p in labels]
+        wanted += [(p, "perturbed") for p in labels]
     for label, flag in wanted:
         if label is not None and str(label) not in present:
             raise ScotmInputError(
                 f"label '{label}' not found in obs['{condition_key}']; values are: "
-                f"{', '.join(present[:20])}; set it with {flag}"
+                f"{', '.join(present[:20])}; set it with argument {flag}"
             )
 
 

@@ -8,7 +8,7 @@ perturbed cells from its control cells with the package's own ``SCPRAM.predict``
 
 Writes, for ``<out>``:
 - ``predictions/scpram/<cell type>.h5ad``: predicted log-normalised cells x the same genes,
-  file names as ``scotm.benchmark._safe`` makes them;
+  file names as ``scotm.benchmark.safe_name`` makes them;
 - ``predictions/scpram/<cell type>.json``: that fold's seconds for training and prediction
   (wall time, one torch thread), the settings and the package versions.
 
@@ -56,7 +56,7 @@ KEY_DIC = {
 
 
 def safe(name: str) -> str:
-    """File name for a cell type; the same rule as ``scotm.benchmark._safe``."""
+    """File name for a cell type; the same rule as ``scotm.benchmark.safe_name``."""
     return "".join(ch if ch.isalnum() or ch in " +-_." else "_" for ch in name)
 
 

@@ -1,8 +1,9 @@
-"""PyTorch Lightning plumbing: the training task, the data module and a history callback.
+"""PyTorch Lightning plumbing: the tasks, the data modules and the callbacks.
 
 Kept apart from :mod:`scotm.model` so the user-facing class reads as the method, not as
-training-loop code. Lightning gives us progress bars, early stopping, checkpoints and
-multi-GPU / multi-node (DDP) training for free.
+training-loop code. Every batch is a dict with named keys: ``{"x", "cell_emb"}`` for the
+autoencoder, ``{"z", "pert_emb", "target", "cell_emb"}`` for the response network; each
+network's ``batch_loss`` reads its own keys.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from torch.utils.data import DataLoader, Dataset
-
-from .module import ResponseNet, VAEModule
 
 _logger = logging.getLogger("scotm.model")  # progress lines belong to the model's training
 
@@ -31,7 +30,7 @@ class RowDataset(Dataset):
     def __init__(self, X, index: np.ndarray, extra: np.ndarray | None = None) -> None:
         self.X = X.tocsr() if sp.issparse(X) else np.asarray(X, dtype=np.float32)
         self.index = np.asarray(index)
-        # per-cell side input (a cell embedding); batches become (x, extra) pairs
+        # per-cell side input (a cell embedding), the batch's "cell_emb"
         self.extra = None if extra is None else np.asarray(extra, dtype=np.float32)
 
     def __len__(self) -> int:
@@ -40,14 +39,13 @@ class RowDataset(Dataset):
     def __getitem__(self, i: int) -> int:
         return int(self.index[i])
 
-    def collate(self, rows: list[int]) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def collate(self, rows: list[int]) -> dict[str, torch.Tensor | None]:
         block = self.X[np.asarray(rows)]
         if sp.issparse(block):
             block = block.toarray()
         x = torch.from_numpy(np.asarray(block, dtype=np.float32))
-        if self.extra is None:
-            return x
-        return x, torch.from_numpy(self.extra[np.asarray(rows)])
+        extra = None if self.extra is None else torch.from_numpy(self.extra[np.asarray(rows)])
+        return {"x": x, "cell_emb": extra}
 
 
 class SplitDataModule(pl.LightningDataModule):
@@ -115,38 +113,75 @@ class CellDataModule(SplitDataModule):
         )
 
 
-class TrainingTask(pl.LightningModule):
-    """Optimises :class:`VAEModule`'s loss; logs train and validation losses per epoch."""
+class NetworkTask(pl.LightningModule):
+    """Optimises a network's ``batch_loss``; logs its terms per epoch.
 
-    def __init__(self, module: VAEModule, lr: float, weight_decay: float, beta: float):
+    ``log_train`` / ``log_val`` map each logged name to a term of the loss dict; the first
+    validation name shows in the progress bar.
+    """
+
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        lr: float,
+        weight_decay: float,
+        log_train: dict[str, str],
+        log_val: dict[str, str],
+        **loss_kwargs,
+    ):
         super().__init__()
         self.module = module
         self.lr = lr
         self.weight_decay = weight_decay
-        self.beta = beta
+        self.log_train, self.log_val = log_train, log_val
+        self.loss_kwargs = loss_kwargs
 
-    def _loss(self, batch) -> dict[str, torch.Tensor]:
-        if isinstance(batch, tuple | list):
-            x, cell_emb = batch
-            return self.module.loss(x, beta=self.beta, cell_emb=cell_emb)
-        return self.module.loss(batch, beta=self.beta)
+    def _log(self, batch: dict, names: dict[str, str], **kw) -> dict[str, torch.Tensor]:
+        out = self.module.batch_loss(batch, **self.loss_kwargs)
+        n = len(next(v for v in batch.values() if v is not None))
+        for i, (name, term) in enumerate(names.items()):
+            bar = {"prog_bar": True} if i == 0 and not kw else {}  # validation's first term
+            self.log(name, out[term], batch_size=n, **kw, **bar)
+        return out
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        out = self._loss(batch)
-        n = len(batch[0]) if isinstance(batch, tuple | list) else batch.shape[0]
-        self.log("train_loss", out["loss"], on_step=False, on_epoch=True, batch_size=n)
-        self.log("train_recon", out["recon"], on_step=False, on_epoch=True, batch_size=n)
-        self.log("train_reg", out["reg"], on_step=False, on_epoch=True, batch_size=n)
-        return out["loss"]
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        return self._log(batch, self.log_train, on_step=False, on_epoch=True)["loss"]
 
-    def validation_step(self, batch, batch_idx: int) -> None:
-        out = self._loss(batch)
-        n = len(batch[0]) if isinstance(batch, tuple | list) else batch.shape[0]
-        self.log("val_loss", out["loss"], prog_bar=True, batch_size=n)
-        self.log("val_recon", out["recon"], batch_size=n)
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._log(batch, self.log_val)
 
     def configure_optimizers(self):
         return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+
+def autoencoder_task(
+    module: torch.nn.Module, lr: float, weight_decay: float, beta: float
+) -> NetworkTask:
+    """The autoencoder's task: loss, reconstruction and prior term; early stopping on val_loss.
+
+    Examples
+    --------
+    >>> from scotm.module import VAEModule
+    >>> autoencoder_task(VAEModule(10, (8,), 2), 1e-3, 1e-4, 1.0).log_val
+    {'val_loss': 'loss', 'val_recon': 'recon'}
+    """
+    train = {"train_loss": "loss", "train_recon": "recon", "train_reg": "reg"}
+    val = {"val_loss": "loss", "val_recon": "recon"}
+    return NetworkTask(module, lr, weight_decay, train, val, beta=beta)
+
+
+def response_task(module: torch.nn.Module, lr: float, weight_decay: float) -> NetworkTask:
+    """The response network's task: the regression loss to the OT shifts.
+
+    Examples
+    --------
+    >>> from scotm.module import ResponseNet
+    >>> list(response_task(ResponseNet(2, 3, hidden=(4,)), 1e-3, 1e-4).log_train)
+    ['response_train_loss']
+    """
+    return NetworkTask(
+        module, lr, weight_decay, {"response_train_loss": "loss"}, {"response_val_loss": "loss"}
+    )
 
 
 class PairDataset(Dataset):
@@ -195,32 +230,6 @@ class PairDataModule(SplitDataModule):
 
     def __init__(self, train_set: PairDataset, val_set: PairDataset, batch_size: int, seed: int):
         super().__init__(train_set, val_set, batch_size, seed, val_batch_size=8192)
-
-
-class ResponseTask(pl.LightningModule):
-    """Optimises :class:`ResponseNet` to regress the OT shifts; logs losses per epoch."""
-
-    def __init__(self, module: ResponseNet, lr: float, weight_decay: float):
-        super().__init__()
-        self.module = module
-        self.lr = lr
-        self.weight_decay = weight_decay
-
-    def _loss(self, batch: dict) -> torch.Tensor:
-        return self.module.loss(batch["z"], batch["pert_emb"], batch["target"], batch["cell_emb"])
-
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self._loss(batch)
-        n = len(batch["target"])
-        self.log("response_train_loss", loss, on_step=False, on_epoch=True, batch_size=n)
-        return loss
-
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        n = len(batch["target"])
-        self.log("response_val_loss", self._loss(batch), prog_bar=True, batch_size=n)
-
-    def configure_optimizers(self):
-        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
 
 class BestWeights(pl.Callback):

@@ -1,0 +1,185 @@
+"""The fold runner (EVALUATION.md): every fold, every method, one table."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import anndata as ad
+import pandas as pd
+
+from .. import metrics as _metrics
+from .._io import write_h5ad, write_text
+from ..design import Fold, Keys, foldable_cell_types, split
+from .methods import GENEPT_KEY, check_methods, method_changes, method_factories
+
+logger = logging.getLogger(__name__)
+
+
+#: ``on_prediction(fold, method, pred, degs)``: called once per fold and method, after scoring.
+PredictionCallback = Callable[[Fold, str, ad.AnnData, list[str]], None]
+
+
+def add_priors(adata: ad.AnnData, methods: Sequence[str]) -> ad.AnnData:
+    """A copy of ``adata`` with the cell embeddings that ``methods`` need (e.g. GenePT).
+
+    Returns ``adata`` itself when no method needs one or it is already there.
+
+    Examples
+    --------
+    >>> import scotm
+    >>> toy = scotm.datasets.toy(n_cells=12, n_genes=4)
+    >>> add_priors(toy, ["identity"]) is toy
+    True
+    """
+    needing = [m for m in methods if (method_changes(m) or {}).get("cell_embedding_key")]
+    keys = {method_changes(m)["cell_embedding_key"] for m in needing}
+    if GENEPT_KEY in keys and GENEPT_KEY not in adata.obsm:
+        from .. import priors
+
+        logger.info("Computing GenePT cell embeddings for %s ...", ", ".join(needing))
+        adata = priors.genept(adata, copy=True, key_added=GENEPT_KEY)
+    return adata
+
+
+def run_benchmark(
+    adata: ad.AnnData,
+    methods: Sequence[str] = ("identity", "mean_shift", "pca_ot"),
+    holdouts: Sequence[str] | None = None,
+    out_dir: str | Path | None = None,
+    keys: Keys = Keys(),  # noqa: B008  (frozen: safe as a default)
+    on_prediction: PredictionCallback | None = None,
+    split_kind: str = "cell_type",
+) -> pd.DataFrame:
+    """Run every method on every held-out fold and score it with :func:`scotm.metrics.evaluate`.
+
+    Parameters
+    ----------
+    adata
+        Preprocessed (log-normalised, HVG) data, e.g. from :func:`scotm.pp.prepare`.
+    methods
+        Method names; see :func:`method_factories`.
+    holdouts
+        What to hold out, one fold each: cell types (all types with both conditions if
+        ``None``), or perturbations with ``split_kind="perturbation"``.
+    out_dir
+        If given, writes ``metrics.csv`` and ``predictions/<method>/<cell type>.h5ad``.
+    on_prediction
+        If given, called as ``on_prediction(fold, method, pred, degs)`` after each prediction
+        is scored (and written): the fold's cells, the method, its predicted cells and the
+        fold's DEGs. The benchmark keeps no prediction after the call: keep what you need,
+        as :class:`scotm.report.FigureCollector` does (it renders the report's figures).
+
+    split_kind
+        How a fold is made (:data:`scotm.design.SPLITS`).
+
+    Returns
+    -------
+    One row per (fold, method) with every metric, ``fit_s`` and ``predict_s``.
+
+    Examples
+    --------
+    >>> import scotm
+    >>> toy = scotm.pp.prepare(scotm.datasets.toy(n_cells=120, n_genes=20), n_top_genes=None)
+    >>> table = run_benchmark(toy, ["identity"], ["type0"])
+    >>> table.loc[0, "method"]
+    'identity'
+    """
+    factories = method_factories()
+    methods = check_methods(methods)
+    keys.check(adata)
+    adata = add_priors(adata, methods)
+    holdouts = list(holdouts) if holdouts else foldable_cell_types(adata, keys)
+    out = Path(out_dir) if out_dir is not None else None
+    rows = []
+    for h_i, holdout in enumerate(holdouts, 1):
+        fold = split(adata, holdout, keys, split_kind, check=False)  # checked above
+        degs = _metrics.top_degs(fold.ctrl, fold.real)
+        for method in methods:
+            logger.info("[fold %d/%d] %s: %s", h_i, len(holdouts), holdout, method)
+            model = factories[method](keys)
+            t0 = time.perf_counter()
+            model.fit(fold.train)
+            t1 = time.perf_counter()
+            pred = model.predict(fold.ctrl)
+            t2 = time.perf_counter()
+            scores = _metrics.evaluate(fold.ctrl, fold.real, pred, degs)
+            rows.append(
+                {
+                    "holdout": holdout,
+                    "method": method,
+                    **scores,
+                    "fit_s": t1 - t0,
+                    "predict_s": t2 - t1,
+                }
+            )
+            logger.info("  %s", ", ".join(f"{k}={v:.3f}" for k, v in scores.items()))
+            if out is not None:
+                write_h5ad(pred, out / "predictions" / method / f"{safe_name(holdout)}.h5ad")
+            if on_prediction is not None:
+                on_prediction(fold, method, pred, degs)
+            del model, pred  # freed before the next method is fit
+        if out is not None:
+            write_text(pd.DataFrame(rows).to_csv(index=False), out / "metrics.csv")
+    return pd.DataFrame(rows)
+
+
+def safe_name(name: str) -> str:
+    """A file name for a cell type: keep letters, digits and ' +-_.', replace the rest.
+
+    Examples
+    --------
+    >>> safe_name("CD4 T/NK")
+    'CD4 T_NK'
+    """
+    return "".join(ch if ch.isalnum() or ch in " +-_." else "_" for ch in name)
+
+
+def summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean over folds per method, metrics as columns.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> float(summary(pd.DataFrame({"method": ["a", "a"], "edist": [1.0, 3.0]})).loc["a", "edist"])
+    2.0
+    """
+    cols = [c for c in (*_metrics.METRICS, "fit_s", "predict_s") if c in table]
+    return table.groupby("method", sort=False)[cols].mean()
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """Per-fold rows and the mean over folds, as a fixed-width text table.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> print(format_table(pd.DataFrame({"holdout": ["B"], "method": ["a"], "edist": [1.0]})))  # doctest: +SKIP
+    """
+    cols = [c for c in _metrics.METRICS if c in table]
+    per_fold = table.set_index(["holdout", "method"])[cols]
+    mean = summary(table)[cols]
+    mean.index = pd.MultiIndex.from_product([["MEAN"], mean.index], names=["holdout", "method"])
+    full = pd.concat([per_fold, mean])
+    return full.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-")
+
+
+def summary_text(table: pd.DataFrame, header: Sequence[str] = ()) -> str:
+    """``header`` lines, the mean over folds (with timings), then :func:`format_table`.
+
+    Examples
+    --------
+    >>> print(summary_text(table, ["Kang, 8 folds"]))  # doctest: +SKIP
+    """
+    return "\n".join(
+        [
+            *header,
+            "",
+            "Mean over folds:",
+            summary(table).to_string(float_format=lambda v: f"{v:.3f}"),
+            "",
+            format_table(table),
+        ]
+    )

@@ -1,0 +1,7 @@
+"""``python -m scotm.cli``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,209 @@
+"""Prediction's parts: batched inference, the perturbation's vector, and the decode options."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._arrays import dense
+from .._errors import ScotmInputError
+
+logger = logging.getLogger("scotm.model")
+
+
+@torch.no_grad()
+def encode(network, X, ce: np.ndarray | None, batch_size: int = 4096) -> list[np.ndarray]:
+    """Codes of the rows of ``X`` (sparse or dense), a batch at a time.
+
+    Examples
+    --------
+    >>> codes = np.vstack(encode(model.module, ctrl.X, None))  # doctest: +SKIP
+    """
+    network.eval()
+    out = []
+    for i in range(0, X.shape[0], batch_size):
+        x = torch.from_numpy(dense(X[i : i + batch_size]))
+        c = None if ce is None else torch.from_numpy(ce[i : i + batch_size])
+        out.append(network.encode(x, c)[0].numpy())
+    return out
+
+
+@torch.no_grad()
+def decode(network, z: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """Decoded expression of codes ``z``, a batch at a time.
+
+    Examples
+    --------
+    >>> X = decode(model.module, model.get_latent(ctrl))  # doctest: +SKIP
+    """
+    out = [
+        network.decode(torch.from_numpy(z[i : i + batch_size].astype(np.float32))).numpy()
+        for i in range(0, len(z), batch_size)
+    ]
+    return np.vstack(out)
+
+
+@torch.no_grad()
+def response_shift(
+    response, z: np.ndarray, vec: np.ndarray, ce: np.ndarray | None, batch_size: int = 8192
+) -> np.ndarray:
+    """The response network's shift of each code under the perturbation embedded as ``vec``.
+
+    Examples
+    --------
+    >>> shift = response_shift(model.response, z, vec, None)  # doctest: +SKIP
+    """
+    out = []
+    for i in range(0, len(z), batch_size):
+        zb = torch.from_numpy(z[i : i + batch_size].astype(np.float32))
+        eb = torch.from_numpy(np.broadcast_to(vec, (len(zb), vec.size)).copy())
+        cb = None if ce is None else torch.from_numpy(ce[i : i + batch_size])
+        out.append(response(zb, eb, cb).numpy())
+    return np.vstack(out).astype(np.float64)
+
+
+def _residual(network, X, z: np.ndarray, z_new: np.ndarray) -> np.ndarray:
+    # keep each cell's own detail that the decoder cannot reproduce: add the decoded change
+    # to the observed cell instead of replacing the cell by its decoding
+    return np.clip(dense(X) + decode(network, z_new) - decode(network, z), 0.0, None)
+
+
+def _full(network, X, z: np.ndarray, z_new: np.ndarray) -> np.ndarray:
+    return decode(network, z_new)  # decode the shifted code, as published
+
+
+#: The ``decode`` setting's options: ``f(network, X_ctrl, z, z_shifted) -> expression``.
+DECODERS: dict[str, Callable[..., np.ndarray]] = {"residual": _residual, "full": _full}
+
+
+def check_source(ctrl, name: str, seen: bool, source: str) -> bool:
+    """Check a prediction request; returns whether the response network gives the shift.
+
+    Examples
+    --------
+    >>> check_source(ctrl, "drugZ", seen=False, source="auto")  # doctest: +SKIP
+    True
+    """
+    if ctrl.n_obs == 0:
+        raise ScotmInputError("no control cells to predict from")
+    if source not in ("auto", "transfer", "response"):
+        raise ScotmInputError(f"source must be 'auto', 'transfer' or 'response', not {source!r}")
+    if source == "transfer" and not seen:
+        raise ScotmInputError(
+            f"perturbation '{name}' was not seen in training; it has no OT shifts to "
+            "transfer (use source='auto' or 'response')"
+        )
+    return source == "response" or not seen
+
+
+def transfer(ref, z: np.ndarray, k: int, per_cell: bool) -> tuple[np.ndarray, dict[str, float]]:
+    """The reference's OT shifts transferred to codes ``z``, and each type's share of them.
+
+    Examples
+    --------
+    >>> shift, sources = transfer(model.references["stimulated"], z, 30, True)  # doctest: +SKIP
+    """
+    from .. import transport
+
+    codes, shifts = ref.codes.astype(np.float64), ref.shifts.astype(np.float64)
+    shift, idx, w = transport.transfer_shifts(z, codes, shifts, k, per_cell=per_cell)
+    types, share = np.unique(ref.cell_types[idx].ravel(), return_inverse=True)
+    weights = np.bincount(share, weights=w.ravel(), minlength=len(types)) / len(z)
+    return shift, {str(t): float(v) for t, v in zip(types, weights, strict=True)}
+
+
+def perturbation_vector(model, name: str, given: Any | None) -> np.ndarray:
+    """The embedding of perturbation ``name``: ``given``, or from the model's setup table.
+
+    Examples
+    --------
+    >>> vec = perturbation_vector(model, "drugZ", [0.1, 0.2, 0.3])  # doctest: +SKIP
+    """
+    if model.response is None:
+        raise ScotmInputError(
+            f"perturbation '{name}' was not seen in training (seen: "
+            f"{', '.join(model.perturbations[:5])}) and the model has no response network; "
+            "train with argument perturbation_embeddings to predict unseen perturbations"
+        )
+    dim = model.perturbation_embedding["dim"]
+    if given is not None:
+        try:
+            vec = np.asarray(given, dtype=np.float32).ravel()
+        except (TypeError, ValueError) as exc:
+            raise ScotmInputError(f"perturbation_embedding for '{name}' is not numeric") from exc
+    elif name in model.pert_table:
+        vec = model.pert_table[name]
+    else:
+        raise ScotmInputError(
+            f"no embedding for perturbation '{name}', which was not seen in training; pass its "
+            "vector as argument perturbation_embedding"
+        )
+    if vec.shape != (dim,):
+        raise ScotmInputError(
+            f"the embedding of '{name}' has width {vec.size} but the model was trained "
+            f"with width {dim}; embed it with the same model as the training perturbations"
+        )
+    if not np.isfinite(vec).all():
+        raise ScotmInputError(f"the embedding of '{name}' holds NaN or infinite values")
+    if name not in model.references:
+        logger.warning(
+            "'%s' was not seen in training: its shift comes from the response network "
+            "and its embedding alone (extrapolating)",
+            name,
+        )
+    return vec
+
+
+def resolve_perturbation(perturbations: list[str], perturbation: str | None) -> str:
+    """The perturbation to predict: the one given, or the model's only one.
+
+    Examples
+    --------
+    >>> resolve_perturbation(["stimulated"], None)
+    'stimulated'
+    """
+    if perturbation is not None:
+        return str(perturbation)
+    if len(perturbations) == 1:
+        return perturbations[0]
+    shown = ", ".join(perturbations[:5]) + (", ..." if len(perturbations) > 5 else "")
+    raise ScotmInputError(
+        f"the model knows {len(perturbations)} perturbations ({shown}); name one with "
+        "argument perturbation"
+    )
+
+
+def provenance(model, name: str, seen: bool, use_response: bool, sources: dict) -> dict:
+    """``uns['scotm']`` of a prediction: versions, settings, keys and where its shift came from.
+
+    Examples
+    --------
+    >>> provenance(model, "stimulated", True, False, {})["shift_from"]  # doctest: +SKIP
+    'transfer'
+    """
+    from .persist import FORMAT_VERSION, version
+
+    out = {
+        "model_version": version(),
+        "format_version": FORMAT_VERSION,
+        "settings": model.settings.as_dict(),
+        "keys": {k: v for k, v in model.keys.items() if isinstance(v, str)},
+        "perturbed": name,
+        "perturbation": name,
+        "extrapolated": not seen,
+        "shift_from": "response" if use_response else "transfer",
+        "shift_sources": sources,
+    }
+    # the priors' provenance (key, width, source), where the model has them; h5ad cannot
+    # store None, so unset fields are left out
+    for what, info in (
+        ("cell_embedding", model.cell_embedding),
+        ("perturbation_embedding", model.perturbation_embedding),
+    ):
+        if info:
+            out[what] = {k: v for k, v in info.items() if v is not None}
+    return out

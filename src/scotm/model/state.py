@@ -1,0 +1,131 @@
+"""A model's state: everything that defines a SCOTM besides its trained numbers.
+
+Training builds it from data (:meth:`ModelState.from_data`, every check done once); loading
+builds it from the saved ``scotm.json`` (:meth:`ModelState.from_json`). Either way
+:class:`scotm.model.SCOTM` is constructed from it through the one constructor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import anndata as ad
+import numpy as np
+
+from .._embeddings import PerturbationEmbeddings, cell_embedding, perturbation_table
+from .._errors import ScotmInputError
+from ..design import Keys, check_finite
+from .config import Settings
+
+
+@dataclass
+class ModelState:
+    """Keys, perturbations, settings, genes and the priors' provenance (and table)."""
+
+    keys: Keys
+    perturbations: list[str]
+    settings: Settings
+    var_names: np.ndarray
+    cell_embedding: dict[str, Any] | None = None
+    perturbation_embedding: dict[str, Any] | None = None
+    pert_table: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def from_data(
+        cls,
+        adata: ad.AnnData,
+        keys: Keys,
+        settings: Settings,
+        cell_embedding_key: str | None = None,
+        perturbation_embeddings: PerturbationEmbeddings | None = None,
+        cell_embedding_source: str | None = None,
+        perturbation_embedding_source: str | None = None,
+    ) -> ModelState:
+        """The state of a model about to be trained on ``adata`` (checked once, here)."""
+        perts = keys.check(adata)
+        check_finite(adata)
+        if not isinstance(keys.perturbed, str):
+            keys = Keys(keys.condition_key, keys.control, tuple(perts), keys.cell_type_key)
+        state = cls(keys, perts, settings, np.asarray(adata.var_names.astype(str)))
+        if cell_embedding_key is not None:
+            E = cell_embedding(adata, cell_embedding_key, what="the training data")
+            state.cell_embedding = {
+                "key": cell_embedding_key,
+                "dim": int(E.shape[1]),
+                "source": cell_embedding_source,
+            }
+        if perturbation_embeddings is not None:
+            names, M = perturbation_table(perturbation_embeddings)
+            missing = [p for p in perts if p not in set(names)]
+            if missing:
+                raise ScotmInputError(
+                    f"perturbation_embeddings has no vector for {len(missing)} training "
+                    f"perturbation(s) (e.g. {', '.join(missing[:3])}); add them to the table"
+                )
+            state.pert_table = dict(zip(names, M, strict=True))
+            state.perturbation_embedding = {
+                "dim": int(M.shape[1]),
+                "source": perturbation_embedding_source,
+            }
+        return state
+
+    def describe(self, trained: bool) -> str:
+        """One line: trained or not, genes, latent size, prior, shift, perturbations, priors."""
+        s = self.settings
+        priors = [
+            name
+            for name, on in (
+                ("cell embedding", self.cell_embedding),
+                ("perturbation embedding", self.perturbation_embedding),
+            )
+            if on
+        ]
+        return (
+            f"SCOTM({'trained' if trained else 'untrained'}, {len(self.var_names)} genes, "
+            f"latent {s.n_latent}, prior={s.prior}, shift={s.shift}, "
+            f"{len(self.perturbations)} perturbation(s)"
+            + (f", {' + '.join(priors)}" if priors else "")
+            + ")"
+        )
+
+    def training_cells(self, adata: ad.AnnData) -> ad.AnnData:
+        """``adata``'s control cells and the cells of the state's perturbations."""
+        cond = self.keys.conditions(adata)
+        keep = (cond == self.keys.control) | np.isin(cond, self.perturbations)
+        return adata[keep] if not keep.all() else adata
+
+    def to_json(self) -> dict[str, Any]:
+        """The state as the JSON ``scotm.json`` holds (without the embedding table)."""
+        return {
+            "settings": self.settings.as_dict(),
+            "keys": self.keys.as_kwargs(),
+            "perturbations": list(self.perturbations),
+            "cell_embedding": self.cell_embedding,
+            "perturbation_embedding": self.perturbation_embedding,
+            "var_names": [str(g) for g in self.var_names],
+        }
+
+    @classmethod
+    def from_json(cls, meta: dict[str, Any], pert_table: dict | None = None) -> ModelState:
+        """The state :meth:`to_json` wrote (format 2)."""
+        k = meta["keys"]
+        pk = k["perturbed"]
+        keys = Keys(
+            str(k["condition_key"]),
+            str(k["control"]),
+            str(pk) if isinstance(pk, str) else tuple(str(p) for p in pk),
+            str(k["cell_type_key"]),
+        )
+        ce, pe = meta.get("cell_embedding"), meta.get("perturbation_embedding")
+        return cls(
+            keys,
+            [str(p) for p in meta["perturbations"]],
+            Settings.from_dict(meta["settings"]),
+            np.asarray(meta["var_names"], dtype=str),
+            None
+            if ce is None
+            else {"key": str(ce["key"]), "dim": int(ce["dim"]), "source": ce.get("source")},
+            None if pe is None else {"dim": int(pe["dim"]), "source": pe.get("source")},
+            dict(pert_table or {}),
+        )

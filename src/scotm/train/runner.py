@@ -1,0 +1,284 @@
+"""The one training runner: the schedule, the trainer, the thread policy and both fits.
+
+:func:`train_model` trains a :class:`scotm.model.SCOTM` in three stages: the autoencoder
+(early stopping on held-out training cells), the OT references (on global rank zero only,
+then broadcast to every process), and, with perturbation embeddings, the response network.
+Both fits run on the same ``accelerator`` / ``devices`` / ``strategy`` / ``num_nodes``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from .tasks import (
+    BestWeights,
+    CellDataModule,
+    History,
+    PairDataModule,
+    PairDataset,
+    autoencoder_task,
+    response_task,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..model import SCOTM
+
+logger = logging.getLogger("scotm.model")  # progress lines belong to the model's training
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's banners and the warnings that do not apply to scotm's data.
+
+    Examples
+    --------
+    >>> quiet_lightning()
+    """
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*GPU available.*")
+    warnings.filterwarnings("ignore", message=".*treespec.*")
+
+
+def is_rank_zero() -> bool:
+    """True on the process of global rank zero (always, without distributed training).
+
+    Examples
+    --------
+    >>> is_rank_zero()
+    True
+    """
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
+def log0(level: int, msg: str, *args: Any) -> None:
+    """Log a progress line from global rank zero only (one line, not one per process).
+
+    Examples
+    --------
+    >>> log0(logging.DEBUG, "only rank zero logs this")
+    """
+    if is_rank_zero():
+        logger.log(level, msg, *args)
+
+
+def schedule(
+    n_train: int, max_batch: int, target_steps: int, min_epochs: int, epochs: int | None
+) -> tuple[int, int, int]:
+    """``(batch_size, steps_per_epoch, epochs)`` for ``n_train`` training examples.
+
+    The optimiser needs a similar number of steps whatever the data size: small data get
+    smaller batches and more epochs, large data fewer epochs (early stopping decides).
+    ``epochs``, where given, overrides the count.
+
+    Examples
+    --------
+    >>> schedule(1000, 128, 1500, 10, None)
+    (62, 16, 94)
+    """
+    batch_size = int(min(max_batch, max(16, n_train // 16)))
+    steps = max(1, n_train // batch_size)
+    n_epochs = epochs or int(np.clip(-(-target_steps // steps), min_epochs, 400))
+    return batch_size, steps, n_epochs
+
+
+@dataclass
+class Runner:
+    """Builds Lightning trainers and runs fits under the thread policy.
+
+    Parameters
+    ----------
+    patience, num_threads
+        Early stopping patience; torch threads while fitting (``None``: one thread for a
+        network under 200,000 parameters, else torch's default).
+    trainer_kwargs
+        ``accelerator``, ``devices``, ``strategy``, ``num_nodes``: every fit gets the same.
+    """
+
+    patience: int
+    num_threads: int | None
+    progress: bool = True
+    trainer_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def trainer(self, epochs: int, monitor: str, callbacks: list):
+        import lightning.pytorch as pl
+        from lightning.pytorch.callbacks import EarlyStopping
+
+        return pl.Trainer(
+            max_epochs=epochs,
+            callbacks=[EarlyStopping(monitor, patience=self.patience, mode="min"), *callbacks],
+            enable_progress_bar=self.progress,
+            enable_model_summary=False,
+            enable_checkpointing=False,
+            logger=False,
+            deterministic=True,
+            num_sanity_val_steps=0,
+            **self.trainer_kwargs,
+        )
+
+    def fit(self, trainer, task, data, module: torch.nn.Module) -> None:
+        threads = torch.get_num_threads()
+        if self.num_threads:
+            torch.set_num_threads(self.num_threads)
+        elif sum(p.numel() for p in module.parameters()) < 200_000:
+            # small networks lose more to thread hand-offs than they gain (20x on a busy
+            # 2-core machine)
+            torch.set_num_threads(1)
+        try:
+            trainer.fit(task, datamodule=data)
+        finally:
+            torch.set_num_threads(threads)
+        module.cpu().eval()
+
+
+def on_rank_zero(trainer, fn: Callable[[], Any]) -> Any:
+    """``fn()`` on global rank zero, its result broadcast to every process.
+
+    Examples
+    --------
+    >>> refs = on_rank_zero(trainer, model.build_references)  # doctest: +SKIP
+    """
+    result = fn() if trainer.is_global_zero else None
+    return trainer.strategy.broadcast(result, src=0)
+
+
+def train_model(model: SCOTM, max_epochs: int | None, runner: Runner) -> None:
+    """Train ``model``'s autoencoder, build its OT references, train its response network.
+
+    The validation splits used for early stopping are drawn from the training cells (and
+    training perturbations) only. ``max_epochs`` caps both networks' epochs.
+
+    Examples
+    --------
+    >>> train_model(model, None, Runner(patience=8, num_threads=1))  # doctest: +SKIP
+    """
+    import lightning.pytorch as pl
+
+    s = model.settings
+    quiet_lightning()
+    pl.seed_everything(s.seed, workers=True, verbose=False)
+    adata = model.adata
+    n = adata.n_obs
+    order = np.random.default_rng(s.seed).permutation(n)
+    n_val = int(round(n * s.val_fraction)) if n >= 20 else 0
+    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    if n_val == 0:  # too few cells to spare a validation split: validate on training
+        val_idx = train_idx
+    cap = max_epochs or s.max_epochs
+    batch_size, steps, epochs = schedule(len(train_idx), s.batch_size, s.target_steps, 10, cap)
+    data = CellDataModule(
+        adata.X, train_idx, val_idx, batch_size, s.seed, extra=model.cell_embedding_of(adata)
+    )
+    task = autoencoder_task(model.module, s.lr, s.weight_decay, s.beta)
+    # a progress bar shows the epochs; without one, each epoch is a log line
+    history = History(logging.DEBUG if runner.progress else logging.INFO)
+    log0(
+        logging.INFO,
+        "Training SCOTM on %d cells x %d genes: up to %d epochs of %d steps, early "
+        "stopping on %d validation cells",
+        len(train_idx),
+        adata.n_vars,
+        epochs,
+        steps,
+        n_val,
+    )
+    trainer = runner.trainer(epochs, "val_loss", [history])
+    t0 = time.perf_counter()
+    runner.fit(trainer, task, data, model.module)
+    model.history = history.epochs
+    info = model.train_info = {
+        "epochs": len(history.epochs),
+        "train_seconds": time.perf_counter() - t0,
+        "n_train_cells": int(len(train_idx)),
+        "n_val_cells": int(n_val),
+        "batch_size": batch_size,
+        "max_epochs": epochs,
+    }
+    log0(
+        logging.INFO,
+        "Trained %d epochs in %.1f s (best val_loss %.4f)",
+        len(history.epochs),
+        info["train_seconds"],
+        min((row.get("val_loss", np.inf) for row in history.epochs), default=np.nan),
+    )
+    t1 = time.perf_counter()
+    how = f"{s.ot_method} OT" if s.shift == "ot" else "mean shift, no OT"
+    log0(logging.INFO, "Pairing control with perturbed codes (%s) ...", how)
+    built = on_rank_zero(trainer, model.build_references)  # exact EMD once, not per process
+    model.references = built.refs
+    info["transport_seconds"] = time.perf_counter() - t1
+    log0(
+        logging.INFO,
+        "Paired (%s): %d training control cells have a shift, in %.1f s",
+        how,
+        sum(len(ref.codes) for ref in built.refs.values()),
+        info["transport_seconds"],
+    )
+    if model.response is not None:
+        _train_response(model, built, cap, runner)
+
+
+def _train_response(model: SCOTM, built, cap: int | None, runner: Runner) -> None:
+    """Fit the response network to the OT shifts of every (control cell, perturbation).
+
+    Early stopping watches held-out *training perturbations* when there are at least five
+    (the network's job is to generalise to new perturbations), else held-out pairs; the
+    weights of the best validation epoch are kept.
+    """
+    import lightning.pytorch as pl
+
+    s = model.settings
+    pl.seed_everything(s.seed, workers=True, verbose=False)
+    perts = model.perturbations
+    pert_emb = np.vstack([model.pert_table[p] for p in perts])
+    cell_idx = np.concatenate([built.rows[p] for p in perts])
+    pert_idx = np.concatenate([np.full(len(built.rows[p]), j) for j, p in enumerate(perts)])
+    targets = np.vstack([built.refs[p].shifts for p in perts])
+    ce = model.cell_embedding_of(model.adata)
+    ce = None if ce is None else ce[model.design.conditions(model.adata) == model.design.control]
+    rng = np.random.default_rng(s.seed)
+    if len(perts) >= 5:
+        n_val = max(1, int(round(len(perts) * s.val_fraction)))
+        val_perts = rng.choice(len(perts), n_val, replace=False)
+        is_val = np.isin(pert_idx, val_perts)
+        model.train_info["response_val_perturbations"] = sorted(perts[j] for j in val_perts)
+    else:
+        is_val = rng.random(len(targets)) < s.val_fraction
+    if not is_val.any() or is_val.all():
+        is_val = np.zeros(len(targets), dtype=bool)
+        is_val[:: max(2, len(targets) // 10 or 2)] = True
+
+    def pairs(sel: np.ndarray) -> PairDataset:
+        return PairDataset(
+            built.ctrl_codes, pert_emb, targets[sel], cell_idx[sel], pert_idx[sel], ce
+        )
+
+    train_set, val_set = pairs(~is_val), pairs(is_val)
+    batch_size, _, epochs = schedule(len(train_set), 256, s.response_target_steps, 3, cap)
+    history = History()
+    best = BestWeights("response_val_loss")
+    trainer = runner.trainer(epochs, "response_val_loss", [history, best])
+    task = response_task(model.response, s.lr, s.weight_decay)
+    t0 = time.perf_counter()
+    data = PairDataModule(train_set, val_set, batch_size, s.seed)
+    runner.fit(trainer, task, data, model.response)
+    model.response_history = history.epochs
+    model.train_info.update(
+        {
+            "response_epochs": len(history.epochs),
+            "response_best_epoch": best.best_epoch,
+            "response_seconds": time.perf_counter() - t0,
+            "response_train_pairs": int(len(train_set)),
+            "response_val_pairs": int(len(val_set)),
+        }
+    )
