@@ -157,9 +157,31 @@ def test_cosine_topk_in_blocks_equals_one_block():
     q, ref = rng.normal(size=(503, 12)), rng.normal(size=(97, 12))
     idx1, w1 = transport.cosine_topk(q, ref, 10)
     for entries in (97, 97 * 7, 97 * 100 + 5):
-        idx, w = transport.cosine_topk(q, ref, 10, block_entries=entries)
+        idx, w = transport.cosine_topk(q, ref, 10, block_entries=entries, backend="numpy")
         np.testing.assert_array_equal(idx, idx1)
         np.testing.assert_allclose(w, w1, rtol=0, atol=1e-12)
+        # torch's top-k (auto's choice for several blocks): the same neighbours and weights,
+        # by decreasing similarity
+        idx_t, w_t = transport.cosine_topk(q, ref, 10, block_entries=entries)
+        order = np.argsort(-w1, axis=1, kind="stable")
+        np.testing.assert_array_equal(idx_t, np.take_along_axis(idx1, order, 1))
+        np.testing.assert_allclose(w_t, np.take_along_axis(w1, order, 1), rtol=0, atol=1e-12)
+
+
+def test_cosine_topk_single_block_is_the_plain_numpy_path():
+    # the path every Kang fold takes: one float64 block, argpartition, bit for bit
+    rng = np.random.default_rng(9)
+    q, ref = rng.normal(size=(200, 8)), rng.normal(size=(300, 8))
+    qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+    rn = ref / np.linalg.norm(ref, axis=1, keepdims=True)
+    sim = qn @ rn.T
+    idx = np.argpartition(-sim, 29, axis=1)[:, :30]
+    w = np.clip(np.take_along_axis(sim, idx, axis=1), 1e-6, None)
+    got_idx, got_w = transport.cosine_topk(q, ref, 30)
+    np.testing.assert_array_equal(got_idx, idx)
+    np.testing.assert_array_equal(got_w, w / w.sum(1, keepdims=True))
+    with pytest.raises(ValueError, match="unknown backend"):
+        transport.cosine_topk(q, ref, 3, backend="faiss")
 
 
 def test_cosine_topk_memory_is_bounded_by_the_block():
@@ -167,7 +189,8 @@ def test_cosine_topk_memory_is_bounded_by_the_block():
     q, ref = rng.normal(size=(4000, 4)), rng.normal(size=(3000, 4))  # dense sim: 96 MB
     tracemalloc.start()
     try:
-        transport.cosine_topk(q, ref, 5, block_entries=3000 * 100)
+        # numpy's allocations are traced (torch's are not, so only numpy is checked here)
+        transport.cosine_topk(q, ref, 5, block_entries=3000 * 100, backend="numpy")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
