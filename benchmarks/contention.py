@@ -7,11 +7,13 @@ starts. Conditions: torch threads 1 and 2, ``OMP_WAIT_POLICY`` unset or ``PASSIV
 alone and next to a competitor: another process doing 2-thread float32 matmuls (default
 OpenMP policy), the "other CPU-bound multi-threaded torch job" of issue 13.
 
-Reported: the median time per step over ``--steps`` steps after 20 warm-up steps.
+Reported: the median time per step over ``--steps`` steps after 20 warm-up steps, for each of
+``--rounds`` rounds (every condition once per round, so slow drifts in the machine's load hit
+all conditions alike), and the median and range over the rounds.
 
 Run (from the repository root, PYTHONPATH=src)::
 
-    python benchmarks/contention.py --steps 200
+    nice -n 10 python benchmarks/contention.py --steps 50 --rounds 3
 """
 
 from __future__ import annotations
@@ -74,34 +76,46 @@ def step_ms(threads: int, wait_policy: str | None, steps: int) -> float:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/contention.json"))
     a = ap.parse_args(argv)
     rows = []
-    for busy in (False, True):
-        comp = None
-        if busy:  # the competitor keeps the default (active) OpenMP wait policy
-            comp = subprocess.Popen([sys.executable, "-c", COMPETITOR], env=_env(None))
-            time.sleep(3)
-        try:
-            for threads in (1, 2):
-                for policy in (None, "PASSIVE"):
-                    ms = step_ms(threads, policy, a.steps)
-                    row = {
-                        "competitor": busy,
-                        "threads": threads,
-                        "OMP_WAIT_POLICY": policy or "unset",
-                        "ms_per_step": round(ms, 2),
-                        "load1": round(os.getloadavg()[0], 2),
-                    }
-                    print(json.dumps(row), flush=True)
-                    rows.append(row)
-        finally:
-            if comp is not None:
-                comp.kill()
-                comp.wait()
+    for rnd in range(a.rounds):
+        for busy in (False, True):
+            comp = None
+            if busy:  # the competitor keeps the default (active) OpenMP wait policy
+                comp = subprocess.Popen([sys.executable, "-c", COMPETITOR], env=_env(None))
+                time.sleep(3)
+            try:
+                for threads in (1, 2):
+                    for policy in (None, "PASSIVE"):
+                        ms = step_ms(threads, policy, a.steps)
+                        row = {
+                            "round": rnd,
+                            "competitor": busy,
+                            "threads": threads,
+                            "OMP_WAIT_POLICY": policy or "unset",
+                            "ms_per_step": round(ms, 2),
+                            "load1": round(os.getloadavg()[0], 2),
+                        }
+                        print(json.dumps(row), flush=True)
+                        rows.append(row)
+            finally:
+                if comp is not None:
+                    comp.kill()
+                    comp.wait()
+    summary = {}
+    for r in rows:
+        key = f"competitor={r['competitor']} threads={r['threads']} policy={r['OMP_WAIT_POLICY']}"
+        summary.setdefault(key, []).append(r["ms_per_step"])
+    summary = {
+        k: {"median_ms": sorted(v)[len(v) // 2], "min_ms": min(v), "max_ms": max(v)}
+        for k, v in summary.items()
+    }
+    print(json.dumps(summary, indent=1))
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(rows, indent=1))
+    a.out.write_text(json.dumps({"rounds": rows, "summary": summary}, indent=1))
 
 
 if __name__ == "__main__":

@@ -19,12 +19,14 @@ least-squares slopes of log(time) and log(peak RSS) against log(cells).
 
 ``--compare N`` instead codes N cells once and reports, against exact EMD, the Pearson
 correlation of mini-batch OT shifts (and of the transferred shifts) with their times.
+``--entropic N`` does the same for one cell type with POT's Sinkhorn (numpy, and torch float32).
 
 Run (from the repository root, PYTHONPATH=src)::
 
     nice -n 10 python benchmarks/scale.py --cells 10000 100000 300000 1000000
     nice -n 10 python benchmarks/scale.py --cells 200000 --out benchmarks/results/scale_200k.json
     nice -n 10 python benchmarks/scale.py --compare 40000
+    nice -n 10 python benchmarks/scale.py --entropic 40000
 """
 
 from __future__ import annotations
@@ -166,6 +168,51 @@ def compare(n_cells: int, seed: int = 0, batch_sizes=(256, 512, 1024, 2048)) -> 
     return res
 
 
+def entropic(n_cells: int, seed: int = 0) -> dict:
+    """One cell type: exact EMD against POT's Sinkhorn (numpy float64, torch float32)."""
+    import anndata as ad
+    import ot
+    import torch
+
+    from scotm import transport
+
+    X, types, pert = generate(n_cells, seed)
+    adata = ad.AnnData(X)
+    _normalise(adata)
+    W = np.random.default_rng(seed + 1).normal(size=(N_GENES, N_LATENT)) / np.sqrt(N_GENES)
+    Z = np.asarray(adata.X @ W)
+    zc, zp = Z[~pert & (types == 1)], Z[pert & (types == 1)]
+    res = {"cells_in_type": f"{len(zc)} control x {len(zp)} perturbed", "data": SYNTHETIC}
+    t = time.perf_counter()
+    exact = transport.barycentric_shift(zc, zp, transport.coupling(zc, zp, "emd"))
+    res["emd_seconds"] = time.perf_counter() - t
+
+    def record(name, fn):
+        t = time.perf_counter()
+        shifts = fn()
+        res[name] = {
+            "seconds": time.perf_counter() - t,
+            "pearson_shifts": float(np.corrcoef(exact.ravel(), shifts.ravel())[0, 1]),
+        }
+        print(f"  {name}: {res[name]}", file=sys.stderr, flush=True)
+
+    record(
+        "sinkhorn_numpy",
+        lambda: transport.barycentric_shift(zc, zp, transport.coupling(zc, zp, "sinkhorn")),
+    )
+
+    def sinkhorn_torch():
+        M = torch.from_numpy(ot.dist(zc, zp)).float()
+        M /= M.median()
+        a, b = torch.full((len(zc),), 1 / len(zc)), torch.full((len(zp),), 1 / len(zp))
+        G = ot.sinkhorn(a, b, M, 0.05, numItermax=10_000, method="sinkhorn_log")
+        return transport.barycentric_shift(zc, zp, G.double().numpy())
+
+    record("sinkhorn_torch_float32", sinkhorn_torch)
+    record("minibatch_b1024", lambda: transport.minibatch_shifts(zc, zp, batch_size=1024))
+    return res
+
+
 def exponents(rows: list[dict]) -> dict:
     """Least-squares slope of log(value) against log(cells), per phase and quantity."""
     cells = np.log([r["cells"] for r in rows])
@@ -183,6 +230,7 @@ def main(argv=None) -> None:
     ap.add_argument("--method", default="auto", help="OT method for scotm.transport.ot_shifts")
     ap.add_argument("--batch-size", type=int, default=1024, help="mini-batch OT batch size")
     ap.add_argument("--compare", type=int, help="exact vs mini-batch OT on this many cells")
+    ap.add_argument("--entropic", type=int, help="exact vs Sinkhorn OT, one type of N cells")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # one size, in this process
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/scale.json"))
     a = ap.parse_args(argv)
@@ -190,7 +238,10 @@ def main(argv=None) -> None:
     if a.one:
         print(json.dumps(run_size(a.one, a.method, a.batch_size)))
         return
-    if a.compare:
+    if a.entropic:
+        res = entropic(a.entropic)
+        out = a.out.with_name(f"scale_entropic_{a.entropic}.json")
+    elif a.compare:
         res = compare(a.compare)
         out = a.out.with_name(f"scale_compare_{a.compare}.json")
     else:
