@@ -73,7 +73,7 @@ def coupling(
     *,
     reg: float = 0.05,
     num_iter_max: int = 1_000_000,
-    batch_size: int = 2048,
+    batch_size: int = 1024,
     n_repeats: int = 1,
     max_exact: int = MAX_EXACT,
     seed: int = 0,
@@ -93,6 +93,9 @@ def coupling(
     num_iter_max
         EMD iteration cap; POT's default of 100,000 stops short of optimality at a few
         thousand cells a side.
+    batch_size
+        Mini-batch only. 1,024 keeps 100k x 100k cells (9 types) under a minute on 2 cores;
+        larger batches are closer to exact EMD and slower (BENCHMARKS.md, "Scale").
     n_repeats
         Mini-batch only: passes over fresh random partitions, averaged.
 
@@ -162,7 +165,7 @@ def minibatch_shifts(
     z_src: np.ndarray,
     z_tgt: np.ndarray,
     *,
-    batch_size: int = 2048,
+    batch_size: int = 1024,
     n_repeats: int = 1,
     num_iter_max: int = 1_000_000,
     seed: int = 0,
