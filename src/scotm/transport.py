@@ -29,10 +29,11 @@ OTMethod = Literal["emd", "sinkhorn", "minibatch", "auto"]
 
 logger = logging.getLogger("scotm.transport")
 
-#: ``method="auto"`` solves exact EMD while ``n * m`` is at most this (5,000 cells a side,
-#: about 0.4 GB for the cost and the plan); every Kang cell type (the largest is 2,215 x
-#: 2,147) stays exact.
-MAX_EXACT = 25_000_000
+#: ``method="auto"`` solves exact EMD while ``n * m`` is at most this (2,500 cells a side, a
+#: few seconds and 0.1 GB for the cost and the plan); every Kang cell type (the largest is
+#: 2,215 x 2,147) stays exact. At 5,000 a side exact EMD took 13 s a type on the shared
+#: 2-core machine (benchmarks/scale.py, 100k cells: 120 s for 9 types).
+MAX_EXACT = 6_250_000
 #: Float64 similarity entries :func:`cosine_topk` holds at once (256 MB).
 BLOCK_ENTRIES = 2**25
 
