@@ -285,8 +285,8 @@ def cosine_topk(
     float64 similarities are computed for blocks of queries of at most ``block_entries``
     entries (``max(1, block_entries // len(ref))`` rows; 256 MB by default), so memory stays
     bounded. ``backend="numpy"`` selects with ``np.argpartition`` (the ``k`` indices in no
-    particular order); ``"torch"`` with ``torch.topk``, about 4x faster on 2 cores (the
-    same neighbours, by decreasing similarity); ``"auto"`` takes numpy while the whole query
+    particular order); ``"torch"`` with ``torch.topk``, faster (the same neighbours, by
+    decreasing similarity); ``"auto"`` takes numpy while the whole query
     set is one block (every Kang fold), torch above.
 
     Examples
