@@ -27,6 +27,7 @@ Run (from the repository root, PYTHONPATH=src)::
     nice -n 10 python benchmarks/scale.py --cells 200000 --out benchmarks/results/scale_200k.json
     nice -n 10 python benchmarks/scale.py --compare 40000
     nice -n 10 python benchmarks/scale.py --entropic 40000
+    python benchmarks/scale.py --fit benchmarks/results/scale_*k.json   # exponents over runs
 """
 
 from __future__ import annotations
@@ -234,12 +235,19 @@ def main(argv=None) -> None:
     ap.add_argument("--batch-size", type=int, default=1024, help="mini-batch OT batch size")
     ap.add_argument("--compare", type=int, help="exact vs mini-batch OT on this many cells")
     ap.add_argument("--entropic", type=int, help="exact vs Sinkhorn OT, one type of N cells")
+    ap.add_argument("--fit", type=Path, nargs="+", help="growth exponents over these results")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # one size, in this process
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/scale.json"))
     a = ap.parse_args(argv)
     print(f"*** {SYNTHETIC} ***", file=sys.stderr)
     if a.one:
         print(json.dumps(run_size(a.one, a.method, a.batch_size)))
+        return
+    if a.fit:
+        rows = sorted(
+            (r for f in a.fit for r in json.loads(f.read_text())["sizes"]), key=lambda r: r["cells"]
+        )
+        print(json.dumps({"cells": [r["cells"] for r in rows], **exponents(rows)}, indent=1))
         return
     if a.entropic:
         res = entropic(a.entropic)
