@@ -12,6 +12,9 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from ._errors import ScotmInputError
+from ._threads import set_wait_policy as _set_wait_policy
+
+_set_wait_policy()  # OMP_WAIT_POLICY=PASSIVE unless the user set it; must precede torch's import
 
 try:
     __version__ = version("scotm")
