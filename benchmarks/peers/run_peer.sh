@@ -38,7 +38,14 @@ while (($#)); do
         *) holdouts+=("$1"); shift ;;
     esac
 done
+# scotm's venv: SCOTM_PYTHON, else the checkout's .venv, else (in a git worktree) the main
+# checkout's .venv, with this checkout's src/ first on the path
 our_python="${SCOTM_PYTHON:-$repo/.venv/bin/python}"
+if [[ ! -x "$our_python" ]]; then
+    main_checkout="$(dirname "$(git -C "$repo" rev-parse --path-format=absolute --git-common-dir)")"
+    our_python="$main_checkout/.venv/bin/python"
+fi
+ours() { PYTHONPATH="$repo/src${PYTHONPATH:+:$PYTHONPATH}" "$our_python" "$@"; }
 venv="$here/$peer/.venv"
 mkdir -p "$out/logs"
 out="$(cd "$out" && pwd)"
@@ -48,7 +55,7 @@ bash "$here/$peer/setup.sh"
 
 data="$(dirname "$out")/kang_prepared.h5ad"
 echo "== export preprocessed Kang -> $data"
-[[ -f "$data" ]] || "$our_python" "$here/export_kang.py" --out "$data"
+[[ -f "$data" ]] || ours "$here/export_kang.py" --out "$data"
 
 if ((${#holdouts[@]} == 0)); then
     mapfile -t holdouts < <("$venv/bin/python" -c "
@@ -74,5 +81,5 @@ grep -h '^\[' "$out"/logs/worker*.log || true
 ((status == 0)) || { echo "a $peer process failed; see $out/logs" >&2; exit 1; }
 
 echo "== score with scotm.metrics.evaluate -> $results"
-"$our_python" "$here/score_predictions.py" --pred-dir "$out/predictions/$peer" \
+ours "$here/score_predictions.py" --pred-dir "$out/predictions/$peer" \
     --out "$results/metrics_$peer.csv"
