@@ -17,4 +17,7 @@ quiet() { grep -v "is ignored: it is neither a file nor a directory" >&2 || true
 "$venv/bin/python" -m pip install --quiet torch==2.13.0 2> >(quiet)
 "$venv/bin/python" -m pip install --quiet -r "$here/requirements.txt" 2> >(quiet)
 "$venv/bin/python" -m pip install --quiet --no-deps --ignore-requires-python cpa-tools==0.8.8 2> >(quiet)
+# ray 2.9 imports pkg_resources._vendor, gone after setuptools 70; torch 2.13 declares
+# setuptools>=77.0.3 (not needed at run time), so this one goes in last, on its own
+"$venv/bin/python" -m pip install --quiet --no-deps setuptools==70.0.0 2> >(quiet)
 "$venv/bin/python" -c "import torch, scvi, cpa; print('cpa ok; torch', torch.__version__, '| scvi-tools', scvi.__version__)" 2>&1 | grep -v Warning | tail -1
