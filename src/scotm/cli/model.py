@@ -101,6 +101,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     >>> main(["train", "--data", "data.h5ad", "--out", "model/"])  # doctest: +SKIP
     """
     settings = parse_settings(args.set)  # every setting checked before any data is read
+    from ..train import Checkpoints, is_rank_zero
+
+    if not is_rank_zero():  # a DDP process of rank > 0: rank zero logs, prints and writes
+        import logging
+
+        logging.getLogger("scotm").setLevel(logging.WARNING)
     if args.max_epochs is not None and args.max_epochs < 1:
         raise ScotmInputError(f"--max-epochs must be 1 or more, got {args.max_epochs}")
     out = Path(args.out).expanduser()
@@ -136,8 +142,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         perturbation_embedding_source=args.perturbation_embedding_source,
         **settings,
     )
-    from ..train import Checkpoints, is_rank_zero
-
     if args.overwrite and not args.resume and is_rank_zero():
         Checkpoints(ckpt_dir).remove()  # --overwrite starts over
     try:
