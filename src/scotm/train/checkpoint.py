@@ -125,7 +125,7 @@ class Checkpoints:
                     f"{', '.join(diff)}); resume with the same data and settings, or start over "
                     "without resume after removing that directory"
                 )
-        elif not self.resume and self.has_any():
+        elif not self.resume and _rank_zero() and self.has_any():  # rank zero decides
             raise ScotmInputError(
                 f"{self.directory} holds checkpoints of an interrupted run; resume it "
                 "(scotm train --resume, train(resume=True)) or remove that directory"

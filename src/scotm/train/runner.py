@@ -4,6 +4,8 @@
 (early stopping on held-out training cells), the OT references (on global rank zero only,
 then broadcast to every process), and, with perturbation embeddings, the response network.
 Both fits run on the same ``accelerator`` / ``devices`` / ``strategy`` / ``num_nodes``.
+Under DDP every process trains; rank zero alone solves OT, logs and writes (checkpoints, the
+model). With a checkpoint directory (:mod:`.checkpoint`) each stage can be resumed.
 """
 
 from __future__ import annotations
