@@ -35,6 +35,26 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="any model setting, repeatable (e.g. --set prior=kl --set n_latent=32)",
     )
+    g = p.add_argument_group("checkpoints and hardware")
+    g.add_argument(
+        "--checkpoint-dir",
+        metavar="DIR",
+        help="where each epoch's checkpoint goes (default: OUT.checkpoints); removed once the "
+        "model is saved",
+    )
+    g.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run from its checkpoints (same data and settings)",
+    )
+    g.add_argument(
+        "--accelerator", choices=("cpu", "gpu", "auto"), default="cpu", help="default: cpu"
+    )
+    g.add_argument("--devices", default="1", metavar="N", help="devices per node (or 'auto')")
+    g.add_argument(
+        "--strategy", default="auto", metavar="NAME", help="Lightning strategy, e.g. ddp"
+    )
+    g.add_argument("--num-nodes", type=int, default=1, metavar="M", help="number of nodes")
     g = p.add_argument_group("priors and perturbations")
     g.add_argument(
         "--cell-embedding-key",
@@ -81,11 +101,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     >>> main(["train", "--data", "data.h5ad", "--out", "model/"])  # doctest: +SKIP
     """
     settings = parse_settings(args.set)  # every setting checked before any data is read
+    from ..train import Checkpoints, is_rank_zero
+
+    if not is_rank_zero():  # a DDP process of rank > 0: rank zero logs, prints and writes
+        import logging
+
+        logging.getLogger("scotm").setLevel(logging.WARNING)
     if args.max_epochs is not None and args.max_epochs < 1:
         raise ScotmInputError(f"--max-epochs must be 1 or more, got {args.max_epochs}")
     out = Path(args.out).expanduser()
     if out.exists() and not args.overwrite:
         raise ScotmInputError(f"{out} exists; pass --overwrite to replace it or choose --out")
+    devices = _devices(args.devices)
+    if args.num_nodes < 1:
+        raise ScotmInputError(f"--num-nodes must be 1 or more, got {args.num_nodes}")
+    ckpt_dir = Path(args.checkpoint_dir or f"{out}.checkpoints").expanduser()
     from dataclasses import replace
 
     from .._embeddings import read_perturbation_csv
@@ -112,8 +142,27 @@ def cmd_train(args: argparse.Namespace) -> int:
         perturbation_embedding_source=args.perturbation_embedding_source,
         **settings,
     )
-    model.train(max_epochs=args.max_epochs, progress=not args.quiet)
-    model.save(out, overwrite=args.overwrite)
+    if args.overwrite and not args.resume and is_rank_zero():
+        Checkpoints(ckpt_dir).remove()  # --overwrite starts over
+    try:
+        model.train(
+            max_epochs=args.max_epochs,
+            progress=not args.quiet,
+            accelerator=args.accelerator,
+            devices=devices,
+            strategy=args.strategy,
+            num_nodes=args.num_nodes,
+            checkpoint_dir=ckpt_dir,
+            resume=args.resume,
+        )
+        model.save(out, overwrite=args.overwrite)
+    except Exception:
+        if is_rank_zero() and Checkpoints(ckpt_dir).has_any():
+            print(f"checkpoints kept in {ckpt_dir}: rerun with --resume to continue", flush=True)
+        raise
+    if not is_rank_zero():  # the other processes of a distributed run write nothing
+        return 0
+    Checkpoints(ckpt_dir).remove()
     info = model.train_info
     print(
         f"trained on {train.n_obs} cells x {train.n_vars} genes, "
@@ -121,6 +170,25 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"({info['train_seconds']:.1f} s); model: {out}"
     )
     return 0
+
+
+def _devices(text: str) -> int | str:
+    """``--devices``: a count of 1 or more, or ``auto``.
+
+    Examples
+    --------
+    >>> _devices("2"), _devices("auto")
+    (2, 'auto')
+    """
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ScotmInputError(f"--devices must be a count of 1 or more or auto, got {text!r}")
+    return n
 
 
 def _predict_arguments(p: argparse.ArgumentParser) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 import anndata as ad
@@ -137,18 +138,29 @@ class SCOTM:
         devices: int | str = 1,
         strategy: str = "auto",
         num_nodes: int = 1,
+        checkpoint_dir: str | os.PathLike | None = None,
+        resume: bool = False,
+        ckpt_path: str | os.PathLike | None = None,
     ) -> SCOTM:
         """Train the autoencoder, build the OT references, then train the response network.
 
         ``max_epochs`` caps both networks' epochs. ``accelerator``, ``devices``, ``strategy``
         and ``num_nodes`` go to both Lightning ``Trainer``\\ s (e.g. ``accelerator="gpu",
-        devices=4, strategy="ddp"``); the OT references are solved on global rank zero only.
+        devices=4, strategy="ddp"``); the OT references are solved on global rank zero only
+        and broadcast to the other processes.
+
+        ``checkpoint_dir`` turns on checkpoints (``last.ckpt`` every epoch for each network;
+        see :mod:`scotm.train.checkpoint`); ``resume=True`` continues an interrupted run
+        from them (optimiser, epoch counter and early stopping included). ``ckpt_path``, a
+        checkpoint directory or a ``last.ckpt`` in it, means the same as that directory with
+        ``resume=True``. The directory is left in place: remove it once the model is saved.
+        Without ``checkpoint_dir`` training is exactly as without checkpoints.
 
         Examples
         --------
         >>> SCOTM(train, max_epochs=3).train(progress=False)  # doctest: +SKIP
         """
-        from ..train import Runner, train_model
+        from ..train import Checkpoints, Runner, train_model
 
         if self.adata is None:
             raise ScotmInputError(
@@ -158,7 +170,11 @@ class SCOTM:
         device = {"accelerator": accelerator, "devices": devices}
         device.update(strategy=strategy, num_nodes=num_nodes)
         s = self.settings
-        runner = Runner(s.patience, s.num_threads, progress, device)
+        if ckpt_path is not None:
+            path = Path(ckpt_path).expanduser()
+            checkpoint_dir, resume = (path.parent.parent if path.is_file() else path), True
+        saves = Checkpoints(checkpoint_dir, resume)
+        runner = Runner(s.patience, s.num_threads, progress, device, saves)
         train_model(self, max_epochs, runner)
         self.is_trained = True
         return self

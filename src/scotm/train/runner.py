@@ -4,6 +4,8 @@
 (early stopping on held-out training cells), the OT references (on global rank zero only,
 then broadcast to every process), and, with perturbation embeddings, the response network.
 Both fits run on the same ``accelerator`` / ``devices`` / ``strategy`` / ``num_nodes``.
+Under DDP every process trains; rank zero alone solves OT, logs and writes (checkpoints, the
+model). With a checkpoint directory (:mod:`.checkpoint`) each stage can be resumed.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from .checkpoint import Checkpoints
 from .tasks import (
     BestWeights,
     CellDataModule,
@@ -103,30 +106,40 @@ class Runner:
         network under 200,000 parameters, else torch's default).
     trainer_kwargs
         ``accelerator``, ``devices``, ``strategy``, ``num_nodes``: every fit gets the same.
+    checkpoints
+        Where each stage's ``last.ckpt`` goes and whether to resume (default: none).
     """
 
     patience: int
     num_threads: int | None
     progress: bool = True
     trainer_kwargs: dict[str, Any] = field(default_factory=dict)
+    checkpoints: Checkpoints = field(default_factory=lambda: Checkpoints(None))
 
-    def trainer(self, epochs: int, monitor: str, callbacks: list):
+    def trainer(self, epochs: int, monitor: str, callbacks: list, stage: str | None = None):
         import lightning.pytorch as pl
         from lightning.pytorch.callbacks import EarlyStopping
 
+        saving = self.checkpoints.callbacks(stage) if stage else []
         return pl.Trainer(
             max_epochs=epochs,
-            callbacks=[EarlyStopping(monitor, patience=self.patience, mode="min"), *callbacks],
+            callbacks=[
+                EarlyStopping(monitor, patience=self.patience, mode="min"),
+                *callbacks,
+                *saving,
+            ],
             enable_progress_bar=self.progress,
             enable_model_summary=False,
-            enable_checkpointing=False,
+            enable_checkpointing=bool(saving),
             logger=False,
             deterministic=True,
             num_sanity_val_steps=0,
             **self.trainer_kwargs,
         )
 
-    def fit(self, trainer, task, data, module: torch.nn.Module) -> None:
+    def fit(
+        self, trainer, task, data, module: torch.nn.Module, ckpt_path: str | None = None
+    ) -> None:
         threads = torch.get_num_threads()
         if self.num_threads:
             torch.set_num_threads(self.num_threads)
@@ -135,7 +148,7 @@ class Runner:
             # 2-core machine)
             torch.set_num_threads(1)
         try:
-            trainer.fit(task, datamodule=data)
+            trainer.fit(task, datamodule=data, ckpt_path=ckpt_path)
         finally:
             torch.set_num_threads(threads)
         module.cpu().eval()
@@ -192,9 +205,24 @@ def train_model(model: SCOTM, max_epochs: int | None, runner: Runner) -> None:
         steps,
         n_val,
     )
-    trainer = runner.trainer(epochs, "val_loss", [history])
+    ckpt = runner.checkpoints
+    ckpt.prepare(model)
+    done = ckpt.done("autoencoder")
+    if done is not None:  # resumed after this stage finished: no training, no OT again
+        model.module.load_state_dict(done["state_dict"])
+        model.module.cpu().eval()
+        model.history, model.train_info = done["history"], dict(done["info"], resumed=True)
+        model.references = done["built"].refs
+        log0(logging.INFO, "Resumed: the autoencoder and the OT pairing were done already")
+        if model.response is not None:
+            _train_response(model, done["built"], cap, runner)
+        return
+    trainer = runner.trainer(epochs, "val_loss", [history], stage="autoencoder")
     t0 = time.perf_counter()
-    runner.fit(trainer, task, data, model.module)
+    last = ckpt.last("autoencoder")
+    if last:
+        log0(logging.INFO, "Resuming the autoencoder from %s", last)
+    runner.fit(trainer, task, data, model.module, ckpt_path=last)
     model.history = history.epochs
     info = model.train_info = {
         "epochs": len(history.epochs),
@@ -204,6 +232,8 @@ def train_model(model: SCOTM, max_epochs: int | None, runner: Runner) -> None:
         "batch_size": batch_size,
         "max_epochs": epochs,
     }
+    if last:
+        info["resumed"] = True
     log0(
         logging.INFO,
         "Trained %d epochs in %.1f s (best val_loss %.4f)",
@@ -224,6 +254,9 @@ def train_model(model: SCOTM, max_epochs: int | None, runner: Runner) -> None:
         sum(len(ref.codes) for ref in built.refs.values()),
         info["transport_seconds"],
     )
+    state = {k: v.detach().cpu() for k, v in model.module.state_dict().items()}
+    payload = {"state_dict": state, "history": history.epochs, "info": info, "built": built}
+    ckpt.finish("autoencoder", payload)
     if model.response is not None:
         _train_response(model, built, cap, runner)
 
@@ -265,20 +298,34 @@ def _train_response(model: SCOTM, built, cap: int | None, runner: Runner) -> Non
 
     train_set, val_set = pairs(~is_val), pairs(is_val)
     batch_size, _, epochs = schedule(len(train_set), 256, s.response_target_steps, 3, cap)
+    ckpt = runner.checkpoints
+    done = ckpt.done("response")
+    if done is not None:
+        model.response.load_state_dict(done["state_dict"])
+        model.response.cpu().eval()
+        model.response_history = done["history"]
+        model.train_info.update(done["info"], response_resumed=True)
+        return
     history = History()
     best = BestWeights("response_val_loss")
-    trainer = runner.trainer(epochs, "response_val_loss", [history, best])
+    trainer = runner.trainer(epochs, "response_val_loss", [history, best], stage="response")
     task = response_task(model.response, s.lr, s.weight_decay)
     t0 = time.perf_counter()
     data = PairDataModule(train_set, val_set, batch_size, s.seed)
-    runner.fit(trainer, task, data, model.response)
+    last = ckpt.last("response")
+    if last:
+        log0(logging.INFO, "Resuming the response network from %s", last)
+    runner.fit(trainer, task, data, model.response, ckpt_path=last)
     model.response_history = history.epochs
-    model.train_info.update(
-        {
-            "response_epochs": len(history.epochs),
-            "response_best_epoch": best.best_epoch,
-            "response_seconds": time.perf_counter() - t0,
-            "response_train_pairs": int(len(train_set)),
-            "response_val_pairs": int(len(val_set)),
-        }
-    )
+    info = {
+        "response_epochs": len(history.epochs),
+        "response_best_epoch": best.best_epoch,
+        "response_seconds": time.perf_counter() - t0,
+        "response_train_pairs": int(len(train_set)),
+        "response_val_pairs": int(len(val_set)),
+    }
+    if last:
+        info["response_resumed"] = True
+    model.train_info.update(info)
+    state = {k: v.detach().cpu() for k, v in model.response.state_dict().items()}
+    ckpt.finish("response", {"state_dict": state, "history": history.epochs, "info": info})

@@ -139,8 +139,10 @@ class NetworkTask(pl.LightningModule):
     def _log(self, batch: dict, names: dict[str, str], **kw) -> dict[str, torch.Tensor]:
         out = self.module.batch_loss(batch, **self.loss_kwargs)
         n = len(next(v for v in batch.values() if v is not None))
+        if self.trainer.world_size > 1:  # every process sees the same, averaged, metrics
+            kw = {**kw, "sync_dist": True}
         for i, (name, term) in enumerate(names.items()):
-            bar = {"prog_bar": True} if i == 0 and not kw else {}  # validation's first term
+            bar = {"prog_bar": True} if i == 0 and "on_step" not in kw else {}  # val's first
             self.log(name, out[term], batch_size=n, **kw, **bar)
         return out
 
@@ -257,6 +259,12 @@ class BestWeights(pl.Callback):
         if self.state is not None:
             task.module.load_state_dict(self.state)
 
+    def state_dict(self) -> dict:  # saved in checkpoints, so a resumed run keeps the best
+        return {"best": self.best, "best_epoch": self.best_epoch, "state": self.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_epoch, self.state = state["best"], state["best_epoch"], state["state"]
+
 
 class History(pl.Callback):
     """Keeps every epoch's logged metrics, for training curves and the saved model.
@@ -271,6 +279,12 @@ class History(pl.Callback):
         self.log_level = log_level
         self.every_s = every_s
         self._t0 = self._last = time.perf_counter()
+
+    def state_dict(self) -> dict:  # saved in checkpoints, so a resumed run keeps every epoch
+        return {"epochs": self.epochs}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epochs = list(state["epochs"])
 
     def on_train_epoch_start(self, trainer: pl.Trainer, task: pl.LightningModule) -> None:
         self._t0 = time.perf_counter()
