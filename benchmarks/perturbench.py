@@ -72,23 +72,22 @@ def bh_reject(p: np.ndarray, alpha: float = 0.05) -> np.ndarray:
 
 
 def score(
-    ctrl: ad.AnnData,
-    real: dict[str, ad.AnnData],
-    preds: dict[str, dict[str, ad.AnnData]],
-    seed: int = 0,
+    ctrl: ad.AnnData, real: dict[str, ad.AnnData], preds: dict[str, dict[str, ad.AnnData]]
 ) -> pd.DataFrame:
     """Pinned metrics + systema_r + centroid rank + responsiveness, one row per (method, pert)."""
     real_means = pd.DataFrame({p: dense(a).mean(0) for p, a in real.items()}).T
     ref = effects.perturbed_centroid(real_means)
     c = dense(ctrl)
-    tests = {p: effects.response_test(c, dense(a), n_perm=999, seed=seed) for p, a in real.items()}
+    # the response test and the pinned edist use seed 0 whatever the model seed: they describe
+    # the data, not the model
+    tests = {p: effects.response_test(c, dense(a), n_perm=999, seed=0) for p, a in real.items()}
     responsive = dict(zip(tests, bh_reject(np.array([t[1] for t in tests.values()])), strict=True))
     rows = []
     for method, by_pert in preds.items():
         pred_means = pd.DataFrame({p: dense(a).mean(0) for p, a in by_pert.items()}).T
         ranks = effects.centroid_ranks(pred_means, real_means)
         for p, pred in by_pert.items():
-            m = metrics.evaluate(ctrl, real[p], pred, seed=seed)
+            m = metrics.evaluate(ctrl, real[p], pred)
             rows.append(
                 {
                     "method": method,
@@ -132,7 +131,7 @@ def task_cellline(adata: ad.AnnData, seed: int) -> pd.DataFrame:
             preds["scotm_separate"][t] = train(one, t, seed).predict(ctrl)
             for name, cls in (("mean_shift", MeanShift), ("pca_ot", PcaOT)):
                 preds[name][t] = cls(perturbed=t).fit(one).predict(ctrl)
-        table = score(ctrl, real, preds, seed)
+        table = score(ctrl, real, preds)
         table.insert(0, "fold", held)
         tables.append(table)
         logging.info("cell line %s done in %.0f s", held, time.perf_counter() - t0)
@@ -222,7 +221,7 @@ def task_unseen(adata: ad.AnnData, seed: int, kind: str, n_folds: int = 6) -> pd
             preds.setdefault(method, {}).update(by)
         logging.info("fold %d (%s) done in %.0f s", i, ", ".join(held), time.perf_counter() - t0)
     # scored together: every single's real centroid competes with every prediction
-    table = score(ctrl, real, preds, seed)
+    table = score(ctrl, real, preds)
     table.insert(0, "embedding", kind)
     return table
 
@@ -257,7 +256,7 @@ def task_pairs(adata: ad.AnnData, seed: int, kind: str) -> pd.DataFrame:
         preds.setdefault(method, {}).update(by)
     pair_delta = np.mean([dense(adata[cond == p]).mean(0) - c_mean for p in known], axis=0)
     preds["mean_train_pairs"] = {p: shifted(ctrl, pair_delta) for p in novel}
-    table = score(ctrl, real, preds, seed)
+    table = score(ctrl, real, preds)
     table.insert(0, "pair_kind", np.where(table["perturbation"].isin(known), "known", "novel"))
     table.insert(0, "embedding", kind)
     return table
@@ -278,15 +277,52 @@ def summarise(table: pd.DataFrame, by: list[str]) -> str:
     return "\n".join(lines)
 
 
+def across_seeds(out: Path, name: str, by: list[str]) -> str:
+    """Mean and spread (SD over seeds) of each method's per-seed mean, over all rows, the
+    BH-responsive rows and the nominally responsive rows (p < 0.05)."""
+    files = sorted(out.glob(f"{name}_seed*.csv"))
+    if not files:
+        raise SystemExit(f"no {name}_seed*.csv in {out}; run the task first")
+    tables = [pd.read_csv(f).assign(seed=i) for i, f in enumerate(files)]
+    t = pd.concat(tables, ignore_index=True)
+    t["centroid_acc"] = (t["centroid_rank"] == 0).astype(float)
+    cols = [*SUMMARY_COLS, "centroid_acc"]
+    lines = [f"{name}: {len(files)} seed(s) ({', '.join(f.stem for f in files)})", ""]
+    for label, sub in (
+        ("all rows", t),
+        ("BH-responsive rows", t[t["responsive"]]),
+        ("nominally responsive rows (p < 0.05)", t[t["response_p"] < 0.05]),
+    ):
+        per_seed = sub.groupby([*by, "seed"])[cols].mean()
+        g = per_seed.groupby(level=list(range(len(by))))
+        mean, sd = g.mean(), g.std(ddof=1).fillna(0.0)
+        table = mean.map(lambda v: f"{v:.3f}") + " ± " + sd.map(lambda v: f"{v:.3f}")
+        n = sub[sub["seed"] == 0].groupby(by).size().max() if len(sub) else 0
+        lines += [
+            f"Mean ± SD over seeds, {label} ({n} rows per method and seed):",
+            table.to_string(),
+            "",
+        ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("task", choices=["cellline", "unseen", "pairs"])
+    p.add_argument("task", choices=["cellline", "unseen", "pairs", "summary"])
+    p.add_argument("--name", help="with summary: cellline, unseen_genesets, pairs_genesets, ...")
     p.add_argument("--data", default=str(DEFAULT_DATA))
     p.add_argument("--out", default="benchmarks/results/perturbench")
     p.add_argument("--embedding", choices=["genesets", "symbol"], default="genesets")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    out = Path(args.out)
+    if args.task == "summary":
+        name = args.name or "cellline"
+        text = across_seeds(out, name, ["pair_kind", "method"] if "pairs" in name else ["method"])
+        write_text(text, out / f"{name}_summary.txt")
+        print(text)
+        return
     t0 = time.perf_counter()
     adata = scotm.pp.prepare(ad.read_h5ad(args.data), n_top_genes=None)
     if args.task == "cellline":
@@ -297,7 +333,6 @@ def main() -> None:
     else:
         table = task_pairs(adata, args.seed, args.embedding)
         by, name = ["pair_kind", "method"], f"pairs_{args.embedding}"
-    out = Path(args.out)
     write_text(table.to_csv(index=False), out / f"{name}_seed{args.seed}.csv")
     text = (
         f"perturbench {args.task} (real data: {Path(args.data).name}), seed {args.seed}, "
