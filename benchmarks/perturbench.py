@@ -207,7 +207,7 @@ def norman(adata: ad.AnnData) -> tuple[ad.AnnData, np.ndarray, list[str], list[s
 def task_unseen(adata: ad.AnnData, seed: int, kind: str, n_folds: int = 6) -> pd.DataFrame:
     adata, cond, singles, _ = norman(adata)
     vecs = combo_vectors(singles, gene_vectors(singles, kind))
-    order = np.random.default_rng(seed).permutation(singles)
+    order = np.random.default_rng(0).permutation(singles)  # the same folds for every seed
     folds = [sorted(order[i::n_folds].tolist()) for i in range(n_folds)]
     ctrl = adata[cond == CTRL].copy()
     real = {p: adata[cond == p].copy() for p in singles}
