@@ -32,15 +32,7 @@ import pandas as pd
 from sklearn.decomposition import PCA
 
 from ._errors import ScotmInputError
-from .metrics import energy_distance
-
-
-def _r(a: np.ndarray, b: np.ndarray) -> float:
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.std() == 0 or b.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(a, b)[0, 1])
+from .metrics import energy_distance, pearson
 
 
 def systema_r(pred_mean: np.ndarray, real_mean: np.ndarray, perturbed_mean: np.ndarray) -> float:
@@ -62,7 +54,7 @@ def systema_r(pred_mean: np.ndarray, real_mean: np.ndarray, perturbed_mean: np.n
     nan
     """
     ref = np.asarray(perturbed_mean, dtype=np.float64)
-    return _r(np.asarray(pred_mean) - ref, np.asarray(real_mean) - ref)
+    return pearson(np.asarray(pred_mean) - ref, np.asarray(real_mean) - ref)
 
 
 def perturbed_centroid(real_means: pd.DataFrame) -> np.ndarray:
