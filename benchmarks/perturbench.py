@@ -185,11 +185,13 @@ def predict_all(
     train_means = pd.DataFrame({p: dense(train_set[tc == p]).mean(0) for p in seen}).T
     base = embedding_baselines(dense(ctrl).mean(0), train_means, vecs, targets)
     preds = {
-        f"scotm_{source}": {
+        # "scotm" is the default (source="auto"): a pair of seen singles -> additive in the
+        # latent space, anything else unseen -> the ridge route
+        ("scotm" if source == "auto" else f"scotm_{source}"): {
             t: model.predict(ctrl, t, perturbation_embedding=vecs.loc[t].to_numpy(), source=source)
             for t in targets
         }
-        for source in ("ridge", "response")
+        for source in ("auto", "ridge", "response")
     }
     for name, deltas in base.items():
         preds[name] = {t: shifted(ctrl, d) for t, d in deltas.items()}

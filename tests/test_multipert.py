@@ -263,3 +263,17 @@ def test_perturbation_csv_with_or_without_header(tmp_path):
     bad.write_text("drugA,1,x\ndrugB,0.5,2\n")
     with pytest.raises(ScotmInputError, match="non-numeric"):
         read_perturbation_csv(bad)
+
+
+def test_combination_of_seen_perturbations_is_additive(drugs, model):
+    adata, _, _ = drugs
+    ctrl = _ctrl(adata)
+    combo = model.predict(ctrl, "drug1+drug2")
+    info = combo.uns["scotm"]
+    assert info["shift_from"] == "additive" and info["extrapolated"] is True
+    z = combo.obsm["X_scotm"]
+    one = model.predict(ctrl, "drug1").obsm["X_scotm_shifted"] - z
+    two = model.predict(ctrl, "drug2").obsm["X_scotm_shifted"] - z
+    np.testing.assert_allclose(combo.obsm["X_scotm_shifted"] - z, one + two, atol=1e-5)
+    with pytest.raises(ScotmInputError, match="not a combination"):
+        model.predict(ctrl, "drug1", source="additive")

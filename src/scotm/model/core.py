@@ -233,13 +233,13 @@ class SCOTM:
         perturbation: str | None = None,
         *,
         perturbation_embedding: Any | None = None,
-        source: Literal["auto", "transfer", "response", "ridge"] = "auto",
+        source: Literal["auto", "transfer", "additive", "response", "ridge"] = "auto",
     ) -> ad.AnnData:
         """Predict the perturbed state of control cells (of a type never seen perturbed).
 
         ``perturbation`` is optional when the model knows one. ``source="auto"``: a
-        perturbation seen in training gets its OT shifts transferred by similarity; an unseen
-        one (its vector from ``perturbation_embedding`` or the setup table) gets a shift from
+        perturbation seen in training gets its OT shifts transferred by similarity, a
+        combination ``"A+B"`` of perturbations seen alone the sum of theirs; any other (its vector from ``perturbation_embedding`` or the setup table) gets a shift from
         its embedding, and the output says it extrapolates: by default the ridge regression
         of :func:`scotm.model.predict.ridge_shift`, or the response network with
         ``"response"``; ``"transfer"`` / ``"ridge"`` force the others. The ``decode`` setting picks how the shifted code becomes
@@ -256,15 +256,18 @@ class SCOTM:
         """
         self._check_trained()
         name = _p.resolve_perturbation(self.perturbations, perturbation)
-        shift_from = _p.check_source(ctrl, name, name in self.references, source)
+        parts = _p.combo_parts(name, list(self.references))
+        shift_from = _p.check_source(ctrl, name, name in self.references, source, parts)
         vec = None
-        if shift_from != "transfer":
+        if shift_from in ("ridge", "response"):
             vec = _p.perturbation_vector(self, name, perturbation_embedding)
         z = self.get_latent(ctrl)
         s = self.settings
         sources: dict[str, float] = {}
         if shift_from == "response":
             shift = _p.response_shift(self.response, z, vec, self.cell_embedding_of(ctrl))
+        elif shift_from == "additive":
+            shift = _p.additive_shift(self, z, parts)
         elif shift_from == "ridge":
             shift = _p.ridge_shift(self, z, vec)
         else:

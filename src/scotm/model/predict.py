@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -81,14 +81,31 @@ DECODERS: dict[str, Callable[..., np.ndarray]] = {"residual": _residual, "full":
 
 
 #: Where a prediction's latent shift comes from; ``"auto"`` picks ``"transfer"`` for a
-#: perturbation seen in training and :data:`UNSEEN_DEFAULT` for one never seen.
-SOURCES = ("auto", "transfer", "response", "ridge")
+#: perturbation seen in training, ``"additive"`` for a combination ``"A+B"`` whose parts were
+#: all seen alone, and :data:`UNSEEN_DEFAULT` for any other.
+SOURCES = ("auto", "transfer", "additive", "response", "ridge")
+#: Separates the parts of a combination of perturbations (Norman 2019's and CPA's convention).
+COMBO_SEP = "+"
 #: The better of the two embedding routes on held-out real perturbations (Norman 2019 singles,
 #: BENCHMARKS.md "Many perturbations on real data"): the ridge regression.
 UNSEEN_DEFAULT = "ridge"
 
 
-def check_source(ctrl, name: str, seen: bool, source: str) -> str:
+def combo_parts(name: str, seen: Sequence[str]) -> list[str] | None:
+    """The parts of combination ``name`` when every part was seen alone, else ``None``.
+
+    Examples
+    --------
+    >>> combo_parts("KLF1+MAP2K6", ["KLF1", "MAP2K6"])
+    ['KLF1', 'MAP2K6']
+    >>> combo_parts("KLF1+SET", ["KLF1"]) is None
+    True
+    """
+    parts = [p.strip() for p in name.split(COMBO_SEP)]
+    return parts if len(parts) > 1 and all(p in seen for p in parts) else None
+
+
+def check_source(ctrl, name: str, seen: bool, source: str, parts: list[str] | None = None) -> str:
     """Check a prediction request; returns the source of the shift (see :data:`SOURCES`).
 
     Examples
@@ -105,9 +122,25 @@ def check_source(ctrl, name: str, seen: bool, source: str) -> str:
             f"perturbation '{name}' was not seen in training; it has no OT shifts to "
             "transfer (use source='auto', 'ridge' or 'response')"
         )
+    if source == "additive" and parts is None:
+        raise ScotmInputError(
+            f"'{name}' is not a combination 'A{COMBO_SEP}B' of perturbations seen alone in "
+            "training; source='additive' needs one"
+        )
     if source == "auto":
-        return "transfer" if seen else UNSEEN_DEFAULT
+        return "transfer" if seen else "additive" if parts else UNSEEN_DEFAULT
     return source
+
+
+def additive_shift(model, z: np.ndarray, parts: list[str]) -> np.ndarray:
+    """A combination's shift: the sum of its parts' transferred OT shifts, cell by cell.
+
+    Examples
+    --------
+    >>> shift = additive_shift(model, model.get_latent(ctrl), ["KLF1", "MAP2K6"])  # doctest: +SKIP
+    """
+    s = model.settings
+    return np.sum([transfer(model.references[p], z, s.k, s.per_cell)[0] for p in parts], 0)
 
 
 def ridge_shift(model, z: np.ndarray, vec: np.ndarray) -> np.ndarray:
