@@ -111,14 +111,17 @@ def test_seen_drug_is_transferred_with_one_call(drugs, model, monkeypatch):
         model.predict(ctrl)
 
 
-def test_unseen_drug_from_its_embedding(drugs, model, caplog):
+@pytest.mark.parametrize("source", ["auto", "ridge", "response"])
+def test_unseen_drug_from_its_embedding(drugs, model, caplog, source):
     adata, _, emb = drugs
     ctrl = _ctrl(adata)
     with caplog.at_level(logging.WARNING, logger="scotm"):
-        pred = model.predict(ctrl, perturbation=HELD_OUT)
+        pred = model.predict(ctrl, perturbation=HELD_OUT, source=source)
     assert "extrapolating" in caplog.text
     info = pred.uns["scotm"]
-    assert info["extrapolated"] is True and info["shift_from"] == "response"
+    # an unseen perturbation goes the ridge route unless the response network is asked for
+    expected = "response" if source == "response" else "ridge"
+    assert info["extrapolated"] is True and info["shift_from"] == expected
     real = adata[(adata.obs["condition"] == HELD_OUT).to_numpy()]
     truth = _delta(real, ctrl)
     r_model = np.corrcoef(_delta(pred, ctrl), truth)[0, 1]
@@ -128,10 +131,10 @@ def test_unseen_drug_from_its_embedding(drugs, model, caplog):
     r_mean = np.corrcoef(mean_resp, truth)[0, 1]
     assert r_model > 0.5 and r_model > r_mean
     # the same vector passed explicitly gives the same prediction
-    again = model.predict(ctrl, HELD_OUT, perturbation_embedding=emb[HELD_OUT])
+    again = model.predict(ctrl, HELD_OUT, perturbation_embedding=emb[HELD_OUT], source=source)
     np.testing.assert_array_equal(again.X, pred.X)
     # another embedding gives another prediction: the embedding really drives the shift
-    other = model.predict(ctrl, HELD_OUT, perturbation_embedding=-emb[HELD_OUT])
+    other = model.predict(ctrl, HELD_OUT, perturbation_embedding=-emb[HELD_OUT], source=source)
     assert not np.allclose(other.X, pred.X)
     # a seen drug can be asked of the response network too
     assert model.predict(ctrl, "drug1", source="response").uns["scotm"]["shift_from"] == "response"
@@ -260,3 +263,17 @@ def test_perturbation_csv_with_or_without_header(tmp_path):
     bad.write_text("drugA,1,x\ndrugB,0.5,2\n")
     with pytest.raises(ScotmInputError, match="non-numeric"):
         read_perturbation_csv(bad)
+
+
+def test_combination_of_seen_perturbations_is_additive(drugs, model):
+    adata, _, _ = drugs
+    ctrl = _ctrl(adata)
+    combo = model.predict(ctrl, "drug1+drug2")
+    info = combo.uns["scotm"]
+    assert info["shift_from"] == "additive" and info["extrapolated"] is True
+    z = combo.obsm["X_scotm"]
+    one = model.predict(ctrl, "drug1").obsm["X_scotm_shifted"] - z
+    two = model.predict(ctrl, "drug2").obsm["X_scotm_shifted"] - z
+    np.testing.assert_allclose(combo.obsm["X_scotm_shifted"] - z, one + two, atol=1e-5)
+    with pytest.raises(ScotmInputError, match="not a combination"):
+        model.predict(ctrl, "drug1", source="additive")

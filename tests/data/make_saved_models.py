@@ -72,7 +72,14 @@ def predictions(model: SCOTM, ctrl) -> dict[str, np.ndarray]:
     out = {}
     for name in names:
         unseen = name not in model.perturbations  # the saved table holds training ones only
-        pred = model.predict(ctrl, name, perturbation_embedding=PERT_EMB[name] if unseen else None)
+        # the stored unseen prediction came from the response network (the default for an
+        # unseen perturbation until the ridge route replaced it), so ask for it by name
+        pred = model.predict(
+            ctrl,
+            name,
+            perturbation_embedding=PERT_EMB[name] if unseen else None,
+            source="response" if unseen else "auto",
+        )
         out[f"{name}_X"] = np.asarray(pred.X)
         out[f"{name}_z_new"] = pred.obsm["X_scotm_shifted"]
     return out

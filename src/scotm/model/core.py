@@ -249,15 +249,16 @@ class SCOTM:
         perturbation: str | None = None,
         *,
         perturbation_embedding: Any | None = None,
-        source: Literal["auto", "transfer", "response"] = "auto",
+        source: Literal["auto", "transfer", "additive", "response", "ridge"] = "auto",
     ) -> ad.AnnData:
         """Predict the perturbed state of control cells (of a type never seen perturbed).
 
         ``perturbation`` is optional when the model knows one. ``source="auto"``: a
-        perturbation seen in training gets its OT shifts transferred by similarity; an unseen
-        one (its vector from ``perturbation_embedding`` or the setup table) gets the response
-        network's shift, and the output says it extrapolates; ``"transfer"`` /
-        ``"response"`` force one. The ``decode`` setting picks how the shifted code becomes
+        perturbation seen in training gets its OT shifts transferred by similarity, a
+        combination ``"A+B"`` of perturbations seen alone the sum of theirs; any other (its vector from ``perturbation_embedding`` or the setup table) gets a shift from
+        its embedding, and the output says it extrapolates: by default the ridge regression
+        of :func:`scotm.model.predict.ridge_shift`, or the response network with
+        ``"response"``; ``"transfer"`` / ``"ridge"`` force the others. The ``decode`` setting picks how the shifted code becomes
         expression (:data:`scotm.model.predict.DECODERS`).
 
         Returns AnnData of predicted log-normalised cells with the input obs;
@@ -271,13 +272,20 @@ class SCOTM:
         """
         self._check_trained()
         name = _p.resolve_perturbation(self.perturbations, perturbation)
-        use_response = _p.check_source(ctrl, name, name in self.references, source)
-        vec = _p.perturbation_vector(self, name, perturbation_embedding) if use_response else None
+        parts = _p.combo_parts(name, list(self.references))
+        shift_from = _p.check_source(ctrl, name, name in self.references, source, parts)
+        vec = None
+        if shift_from in ("ridge", "response"):
+            vec = _p.perturbation_vector(self, name, perturbation_embedding)
         z = self.get_latent(ctrl)
         s = self.settings
-        if use_response:
+        sources: dict[str, float] = {}
+        if shift_from == "response":
             shift = _p.response_shift(self.response, z, vec, self.cell_embedding_of(ctrl))
-            sources: dict[str, float] = {}
+        elif shift_from == "additive":
+            shift = _p.additive_shift(self, z, parts)
+        elif shift_from == "ridge":
+            shift = _p.ridge_shift(self, z, vec)
         else:
             shift, sources = _p.transfer(self.references[name], z, s.k, s.per_cell)
         z_new = z + shift
@@ -286,7 +294,7 @@ class SCOTM:
         pred.obsm["X_scotm"] = z.astype(np.float32)
         pred.obsm["X_scotm_shifted"] = z_new.astype(np.float32)
         seen = name in self.references
-        pred.uns["scotm"] = _p.provenance(self, name, seen, use_response, sources)
+        pred.uns["scotm"] = _p.provenance(self, name, seen, shift_from, sources)
         return pred
 
     def shift_neighbours(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -80,24 +80,94 @@ def _full(network, X, z: np.ndarray, z_new: np.ndarray) -> np.ndarray:
 DECODERS: dict[str, Callable[..., np.ndarray]] = {"residual": _residual, "full": _full}
 
 
-def check_source(ctrl, name: str, seen: bool, source: str) -> bool:
-    """Check a prediction request; returns whether the response network gives the shift.
+#: Where a prediction's latent shift comes from; ``"auto"`` picks ``"transfer"`` for a
+#: perturbation seen in training, ``"additive"`` for a combination ``"A+B"`` whose parts were
+#: all seen alone, and :data:`UNSEEN_DEFAULT` for any other.
+SOURCES = ("auto", "transfer", "additive", "response", "ridge")
+#: Separates the parts of a combination of perturbations (Norman 2019's and CPA's convention).
+COMBO_SEP = "+"
+#: The better of the two embedding routes on held-out real perturbations (Norman 2019 singles,
+#: BENCHMARKS.md "Many perturbations on real data"): the ridge regression.
+UNSEEN_DEFAULT = "ridge"
+
+
+def combo_parts(name: str, seen: Sequence[str]) -> list[str] | None:
+    """The parts of combination ``name`` when every part was seen alone, else ``None``.
+
+    Examples
+    --------
+    >>> combo_parts("KLF1+MAP2K6", ["KLF1", "MAP2K6"])
+    ['KLF1', 'MAP2K6']
+    >>> combo_parts("KLF1+SET", ["KLF1"]) is None
+    True
+    """
+    parts = [p.strip() for p in name.split(COMBO_SEP)]
+    return parts if len(parts) > 1 and all(p in seen for p in parts) else None
+
+
+def check_source(ctrl, name: str, seen: bool, source: str, parts: list[str] | None = None) -> str:
+    """Check a prediction request; returns the source of the shift (see :data:`SOURCES`).
 
     Examples
     --------
     >>> check_source(ctrl, "drugZ", seen=False, source="auto")  # doctest: +SKIP
-    True
+    'ridge'
     """
     if ctrl.n_obs == 0:
         raise ScotmInputError("no control cells to predict from")
-    if source not in ("auto", "transfer", "response"):
-        raise ScotmInputError(f"source must be 'auto', 'transfer' or 'response', not {source!r}")
+    if source not in SOURCES:
+        raise ScotmInputError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
     if source == "transfer" and not seen:
         raise ScotmInputError(
             f"perturbation '{name}' was not seen in training; it has no OT shifts to "
-            "transfer (use source='auto' or 'response')"
+            "transfer (use source='auto', 'ridge' or 'response')"
         )
-    return source == "response" or not seen
+    if source == "additive" and parts is None:
+        raise ScotmInputError(
+            f"'{name}' is not a combination 'A{COMBO_SEP}B' of perturbations seen alone in "
+            "training; source='additive' needs one"
+        )
+    if source == "auto":
+        return "transfer" if seen else "additive" if parts else UNSEEN_DEFAULT
+    return source
+
+
+def additive_shift(model, z: np.ndarray, parts: list[str]) -> np.ndarray:
+    """A combination's shift: the sum of its parts' transferred OT shifts, cell by cell.
+
+    Examples
+    --------
+    >>> shift = additive_shift(model, model.get_latent(ctrl), ["KLF1", "MAP2K6"])  # doctest: +SKIP
+    """
+    s = model.settings
+    return np.sum([transfer(model.references[p], z, s.k, s.per_cell)[0] for p in parts], 0)
+
+
+def ridge_shift(model, z: np.ndarray, vec: np.ndarray) -> np.ndarray:
+    """A perturbation's shift from its embedding by ridge regression over the training ones.
+
+    Each code gets the mean of the training perturbations' transferred OT shifts (the
+    response they share, cell by cell), plus a ridge regression from embedding to each
+    training perturbation's mean shift minus their average (what is specific to it). The
+    penalty is chosen by leave-one-perturbation-out error over a grid (``RidgeCV``), so with
+    embeddings that carry no signal the specific part shrinks to zero. With fewer than three
+    training perturbations only the shared part is used.
+
+    Examples
+    --------
+    >>> shift = ridge_shift(model, model.get_latent(ctrl), vec)  # doctest: +SKIP
+    """
+    from sklearn.linear_model import RidgeCV
+
+    s = model.settings
+    perts = [p for p in model.perturbations if p in model.references]
+    shared = np.mean([transfer(model.references[p], z, s.k, s.per_cell)[0] for p in perts], 0)
+    if len(perts) < 3:
+        return shared
+    means = np.vstack([model.references[p].shifts.mean(0) for p in perts]).astype(np.float64)
+    E = np.vstack([model.pert_table[p] for p in perts]).astype(np.float64)
+    fit = RidgeCV(alphas=np.logspace(-3, 4, 15)).fit(E, means - means.mean(0))
+    return shared + fit.predict(np.asarray(vec, dtype=np.float64)[None])[0]
 
 
 def transfer(ref, z: np.ndarray, k: int, per_cell: bool) -> tuple[np.ndarray, dict[str, float]]:
@@ -151,8 +221,8 @@ def perturbation_vector(model, name: str, given: Any | None) -> np.ndarray:
         raise ScotmInputError(f"the embedding of '{name}' holds NaN or infinite values")
     if name not in model.references:
         logger.warning(
-            "'%s' was not seen in training: its shift comes from the response network "
-            "and its embedding alone (extrapolating)",
+            "'%s' was not seen in training: its shift comes from its embedding alone "
+            "(extrapolating)",
             name,
         )
     return vec
@@ -177,7 +247,7 @@ def resolve_perturbation(perturbations: list[str], perturbation: str | None) -> 
     )
 
 
-def provenance(model, name: str, seen: bool, use_response: bool, sources: dict) -> dict:
+def provenance(model, name: str, seen: bool, shift_from: str, sources: dict) -> dict:
     """``uns['scotm']`` of a prediction: versions, settings, keys and where its shift came from.
 
     Examples
@@ -195,7 +265,7 @@ def provenance(model, name: str, seen: bool, use_response: bool, sources: dict) 
         "perturbed": name,
         "perturbation": name,
         "extrapolated": not seen,
-        "shift_from": "response" if use_response else "transfer",
+        "shift_from": shift_from,
         "shift_sources": sources,
     }
     # the priors' provenance (key, width, source), where the model has them; h5ad cannot
