@@ -253,13 +253,13 @@ class SCOTM:
     ) -> ad.AnnData:
         """Predict the perturbed state of control cells (of a type never seen perturbed).
 
-        ``perturbation`` is optional when the model knows one. ``source="auto"``: a
-        perturbation seen in training gets its OT shifts transferred by similarity, a
-        combination ``"A+B"`` of perturbations seen alone the sum of theirs; any other (its vector from ``perturbation_embedding`` or the setup table) gets a shift from
-        its embedding, and the output says it extrapolates: by default the ridge regression
-        of :func:`scotm.model.predict.ridge_shift`, or the response network with
-        ``"response"``; ``"transfer"`` / ``"ridge"`` force the others. The ``decode`` setting picks how the shifted code becomes
-        expression (:data:`scotm.model.predict.DECODERS`).
+        ``perturbation`` is optional when the model knows one. ``source`` says where the
+        latent shift comes from (:data:`scotm.model.predict.SOURCES`); ``"auto"``: OT shifts
+        transferred by similarity for a perturbation seen in training, the sum of the parts'
+        for a combination ``"A+B"`` of perturbations seen alone, and for any other (which
+        the output marks as extrapolated) a ridge regression from its embedding
+        (``perturbation_embedding`` or the setup table); ``"response"`` asks the response
+        network. The ``decode`` setting turns the shifted code into expression.
 
         Returns AnnData of predicted log-normalised cells with the input obs;
         ``obsm['X_scotm']`` / ``obsm['X_scotm_shifted']`` hold the control / shifted codes,
@@ -272,29 +272,16 @@ class SCOTM:
         """
         self._check_trained()
         name = _p.resolve_perturbation(self.perturbations, perturbation)
-        parts = _p.combo_parts(name, list(self.references))
-        shift_from = _p.check_source(ctrl, name, name in self.references, source, parts)
-        vec = None
-        if shift_from in ("ridge", "response"):
-            vec = _p.perturbation_vector(self, name, perturbation_embedding)
         z = self.get_latent(ctrl)
-        s = self.settings
-        sources: dict[str, float] = {}
-        if shift_from == "response":
-            shift = _p.response_shift(self.response, z, vec, self.cell_embedding_of(ctrl))
-        elif shift_from == "additive":
-            shift = _p.additive_shift(self, z, parts)
-        elif shift_from == "ridge":
-            shift = _p.ridge_shift(self, z, vec)
-        else:
-            shift, sources = _p.transfer(self.references[name], z, s.k, s.per_cell)
+        shift, shift_from, sources = _p.latent_shift(
+            self, ctrl, z, name, source, perturbation_embedding
+        )
         z_new = z + shift
-        X = _p.DECODERS[s.decode](self.module, ctrl.X, z, z_new)
+        X = _p.DECODERS[self.settings.decode](self.module, ctrl.X, z, z_new)
         pred = ad.AnnData(X=X.astype(np.float32), obs=ctrl.obs.copy(), var=ctrl.var.copy())
         pred.obsm["X_scotm"] = z.astype(np.float32)
         pred.obsm["X_scotm_shifted"] = z_new.astype(np.float32)
-        seen = name in self.references
-        pred.uns["scotm"] = _p.provenance(self, name, seen, shift_from, sources)
+        pred.uns["scotm"] = _p.provenance(self, name, name in self.references, shift_from, sources)
         return pred
 
     def shift_neighbours(

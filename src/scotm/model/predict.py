@@ -132,6 +132,32 @@ def check_source(ctrl, name: str, seen: bool, source: str, parts: list[str] | No
     return source
 
 
+def latent_shift(
+    model, ctrl, z: np.ndarray, name: str, source: str, given: Any | None
+) -> tuple[np.ndarray, str, dict[str, float]]:
+    """The latent shift of codes ``z`` (of ``ctrl``) under perturbation ``name``.
+
+    Returns the shift, where it came from (see :data:`SOURCES`) and, for a transferred
+    shift, each training cell type's share of it.
+
+    Examples
+    --------
+    >>> shift, how, shares = latent_shift(model, ctrl, z, "stimulated", "auto", None)  # doctest: +SKIP
+    """
+    parts = combo_parts(name, list(model.references))
+    shift_from = check_source(ctrl, name, name in model.references, source, parts)
+    s = model.settings
+    if shift_from == "transfer":
+        shift, sources = transfer(model.references[name], z, s.k, s.per_cell)
+        return shift, shift_from, sources
+    if shift_from == "additive":
+        return additive_shift(model, z, parts), shift_from, {}
+    vec = perturbation_vector(model, name, given)
+    if shift_from == "ridge":
+        return ridge_shift(model, z, vec), shift_from, {}
+    return response_shift(model.response, z, vec, model.cell_embedding_of(ctrl)), shift_from, {}
+
+
 def additive_shift(model, z: np.ndarray, parts: list[str]) -> np.ndarray:
     """A combination's shift: the sum of its parts' transferred OT shifts, cell by cell.
 
