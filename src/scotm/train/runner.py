@@ -99,8 +99,8 @@ class Runner:
     Parameters
     ----------
     patience, num_threads
-        Early stopping patience; torch threads while fitting (``None``: one thread for a
-        network under 200,000 parameters, else torch's default).
+        Early stopping patience; torch threads while fitting (``None``: the
+        ``SCOTM_THREADS`` environment variable, else :func:`scotm._threads.pick_threads`'s rule).
     trainer_kwargs
         ``accelerator``, ``devices``, ``strategy``, ``num_nodes``: every fit gets the same.
     """
@@ -127,17 +127,18 @@ class Runner:
         )
 
     def fit(self, trainer, task, data, module: torch.nn.Module) -> None:
-        threads = torch.get_num_threads()
-        if self.num_threads:
-            torch.set_num_threads(self.num_threads)
-        elif sum(p.numel() for p in module.parameters()) < 200_000:
-            # small networks lose more to thread hand-offs than they gain (20x on a busy
-            # 2-core machine)
-            torch.set_num_threads(1)
-        try:
+        """Fit ``task`` on ``data`` under the thread policy, then put ``module`` on the CPU.
+
+        Threads: :func:`scotm._threads.pick_threads` (``num_threads``, else the
+        ``SCOTM_THREADS`` environment variable, else one thread under 200,000 parameters and
+        every usable CPU above), restored afterwards.
+        """
+        from .._threads import thread_scope
+
+        n_params = sum(p.numel() for p in module.parameters())
+        with thread_scope(n_params, self.num_threads) as n:
+            logger.debug("Training on %d torch thread(s) (%d parameters)", n, n_params)
             trainer.fit(task, datamodule=data)
-        finally:
-            torch.set_num_threads(threads)
         module.cpu().eval()
 
 
