@@ -56,6 +56,8 @@ class TrainConfig:
     beta: float = _f(1.0, "non_negative")
     max_epochs: int | None = _f(None, "positive")
     target_steps: int = _f(1500, "positive")
+    #: large data run by steps, up to this many (see :func:`scotm.train.runner.schedule`)
+    max_steps: int = _f(10_000, "positive")
     batch_size: int = _f(128, "positive")
     lr: float = _f(1e-3, "positive")
     weight_decay: float = _f(1e-4, "non_negative")
