@@ -102,8 +102,9 @@ def schedule(
 
     The optimiser needs a similar number of steps whatever the data size: small data get
     smaller batches and more epochs (about ``target_steps`` steps, at least ``min_epochs``
-    epochs). Where those ``min_epochs`` full epochs would take more than ``max_steps`` steps
-    (large data), training runs by steps instead: up to ``max_steps`` steps in rounds of
+    epochs). Where that epoch schedule would take more than ``max_steps`` steps (large data,
+    where the ``min_epochs`` floor binds: with the defaults nothing else reaches the cap),
+    training runs by steps instead: up to ``max_steps`` steps in rounds of at most
     ``ceil(target_steps / min_epochs)`` steps, each followed by validation, so early stopping
     acts within an epoch. ``epochs``, where given, overrides the count (full epochs).
 
