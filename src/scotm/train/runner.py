@@ -113,7 +113,7 @@ def schedule(
     >>> schedule(1000, 128, 1500, 10, None)
     Schedule(batch_size=62, steps=16, epochs=94, round_steps=None)
     >>> schedule(1_000_000, 128, 1500, 10, None)  # 10 epochs would be 78,120 steps
-    Schedule(batch_size=128, steps=150, epochs=67, round_steps=150)
+    Schedule(batch_size=128, steps=150, epochs=66, round_steps=150)
     """
     batch_size = int(min(max_batch, max(16, n_train // 16)))
     steps = max(1, n_train // batch_size)
@@ -123,7 +123,7 @@ def schedule(
     if n_epochs * steps <= max_steps:  # every data set where the epoch floor does not bind
         return Schedule(batch_size, steps, n_epochs)
     round_steps = min(steps, max(1, -(-target_steps // min_epochs)))
-    return Schedule(batch_size, round_steps, -(-max_steps // round_steps), round_steps)
+    return Schedule(batch_size, round_steps, max(1, max_steps // round_steps), round_steps)
 
 
 @dataclass
