@@ -20,6 +20,9 @@ least-squares slopes of log(time) and log(peak RSS) against log(cells).
 ``--compare N`` instead codes N cells once and reports, against exact EMD, the Pearson
 correlation of mini-batch OT shifts (and of the transferred shifts) with their times.
 ``--entropic N`` does the same for one cell type with POT's Sinkhorn (numpy, and torch float32).
+``--model N [--max-steps S]`` runs the whole method instead: SCOTM trained on N synthetic cells
+(type 0's perturbed cells held out; default settings, the schedule capped at S optimiser
+steps) and type 0's control cells predicted, with each phase's time and peak RSS.
 
 Run (from the repository root, PYTHONPATH=src)::
 
@@ -28,6 +31,7 @@ Run (from the repository root, PYTHONPATH=src)::
     nice -n 10 python benchmarks/scale.py --compare 40000
     nice -n 10 python benchmarks/scale.py --entropic 40000
     python benchmarks/scale.py --fit benchmarks/results/scale_*k.json   # exponents over runs
+    nice -n 10 python benchmarks/scale.py --model 100000 --max-steps 2000
 """
 
 from __future__ import annotations
@@ -137,6 +141,49 @@ def run_size(n_cells: int, method: str, batch_size: int, seed: int = 0) -> dict:
     return out
 
 
+def run_model(n_cells: int, max_steps: int, seed: int = 0) -> dict:
+    """The whole method on one size: SCOTM trained (default settings but ``max_steps``) with
+    type 0's perturbed cells held out, then type 0's control cells predicted."""
+    import anndata as ad
+    import pandas as pd
+
+    from scotm.design import holdout_split
+    from scotm.model import SCOTM
+
+    out: dict = {"cells": n_cells, "mode": "model", "max_steps": max_steps, "phases": {}}
+    out["data"] = SYNTHETIC
+
+    def phase(name, fn):
+        _hwm_reset()
+        t = time.perf_counter()
+        result = fn()
+        out["phases"][name] = {"seconds": time.perf_counter() - t, "peak_rss_gb": _hwm_gb()}
+        print(f"  {n_cells:>9,} {name:<10} {out['phases'][name]}", file=sys.stderr, flush=True)
+        return result
+
+    X, types, pert = phase("generate", lambda: generate(n_cells, seed))
+    obs = pd.DataFrame(
+        {
+            "condition": np.where(pert, "stimulated", "control"),
+            "cell_type": np.char.add("type", types.astype(str)),
+        },
+        index=pd.RangeIndex(n_cells).astype(str),
+    )
+    adata = ad.AnnData(X, obs=obs)
+    X = None
+    phase("normalise", lambda: _normalise(adata))
+    fold = phase("split", lambda: holdout_split(adata, "type0"))
+    adata = None
+    model = SCOTM(fold.train, max_steps=max_steps)
+    phase("train", lambda: model.train(progress=False))  # autoencoder, then OT
+    out["train_info"] = {k: v for k, v in model.train_info.items() if not isinstance(v, list)}
+    pred = phase("predict", lambda: model.predict(fold.ctrl))
+    out["predicted_cells"] = int(pred.n_obs)
+    out["total_seconds"] = sum(p["seconds"] for p in out["phases"].values())
+    out["peak_rss_gb"] = max(p["peak_rss_gb"] for p in out["phases"].values())
+    return out
+
+
 def compare(n_cells: int, seed: int = 0, batch_sizes=(256, 512, 1024, 2048)) -> dict:
     """Exact EMD against mini-batch OT on the same codes: correlation of shifts, times."""
     import anndata as ad
@@ -237,11 +284,25 @@ def main(argv=None) -> None:
     ap.add_argument("--entropic", type=int, help="exact vs Sinkhorn OT, one type of N cells")
     ap.add_argument("--fit", type=Path, nargs="+", help="growth exponents over these results")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # one size, in this process
+    ap.add_argument(
+        "--model",
+        type=int,
+        metavar="N",
+        help="train SCOTM (--max-steps) and predict the held-out type on N cells, one process",
+    )
+    ap.add_argument("--max-steps", type=int, default=10_000, help="with --model")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/scale.json"))
     a = ap.parse_args(argv)
     print(f"*** {SYNTHETIC} ***", file=sys.stderr)
     if a.one:
         print(json.dumps(run_size(a.one, a.method, a.batch_size)))
+        return
+    if a.model:
+        res = run_model(a.model, a.max_steps)
+        out = a.out.with_name(f"scale_model_{a.model}.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(res, indent=1))
+        print(json.dumps(res, indent=1))
         return
     if a.fit:
         rows = sorted(

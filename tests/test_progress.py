@@ -32,8 +32,8 @@ def test_training_logs_start_epochs_and_transport(train, caplog):
     assert len(epochs) == model.train_info["epochs"] == 3
     assert epochs[0].strip().startswith("epoch 1/3: train_loss")
     assert any(m.startswith("Trained 3 epochs") for m in messages)
-    assert any(m.startswith("Pairing control with perturbed codes (emd OT)") for m in messages)
-    paired = [m for m in messages if m.startswith("Paired (emd OT): ")]
+    assert any(m.startswith("Pairing control with perturbed codes (auto OT)") for m in messages)
+    paired = [m for m in messages if m.startswith("Paired (auto OT): ")]
     assert paired and f"{len(model.reference.codes)} training control cells" in paired[0]
 
 
@@ -73,7 +73,7 @@ def test_cli_quiet_and_verbose(tmp_path, capsys):
     verbose = capsys.readouterr().err
     assert "Training SCOTM on" in verbose and "up to 2 epochs" in verbose
     assert "  epoch 1/2: train_loss" in verbose  # DEBUG: every epoch
-    assert "Paired (emd OT)" in verbose
+    assert "Paired (auto OT)" in verbose
     assert main(["-q", *base, "--out", str(tmp_path / "q")]) == 0
     quiet = capsys.readouterr().err
     assert "Training SCOTM" not in quiet and "Paired" not in quiet and "epoch 1/2" not in quiet

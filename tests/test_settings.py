@@ -23,8 +23,9 @@ BAD = [
     (
         "ot_method",
         "bogus",
-        "setting ot_method must be one of 'emd', 'sinkhorn', 'minibatch', got 'bogus'",
+        "setting ot_method must be one of 'emd', 'sinkhorn', 'minibatch', 'auto', got 'bogus'",
     ),
+    ("max_exact", 0, "setting max_exact must be greater than 0, got 0"),
     ("decode", "bogus", "setting decode must be one of 'residual', 'full', got 'bogus'"),
     ("k", 0, "setting k must be greater than 0, got 0"),
     ("max_epochs", 0, "setting max_epochs must be greater than 0, got 0"),
@@ -105,6 +106,7 @@ def test_settings_are_split_into_four_configs():
     assert set(SCOTM.POST_TRAINING) == {
         "shift",
         "ot_method",
+        "max_exact",
         "couple_within_cell_type",
         "per_cell",
         "k",
@@ -121,3 +123,30 @@ def test_cli_gives_library_errors_as_flags(capsys, write, tmp_path):
     line = assert_one_line_error(capsys, argv, "label 'ctrl' not found", "set it with --control")
     assert "argument" not in line
     assert main(["-q", "train", "--data", path, "--set", "n_latent=abc"]) == 2
+
+
+def test_ot_method_defaults_to_auto_and_max_exact_reaches_the_solver(caplog):
+    import logging
+
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+
+    from scotm.design import Keys
+    from scotm.model.config import TransportConfig
+    from scotm.model.reference import build_references
+    from scotm.transport import MAX_EXACT
+
+    s = Settings()
+    assert (s.ot_method, s.max_exact) == ("auto", MAX_EXACT)
+    assert MAX_EXACT >= 2215 * 2147  # the largest Kang cell type stays exact
+    rng = np.random.default_rng(0)
+    obs = pd.DataFrame({"condition": ["control"] * 40 + ["stimulated"] * 40, "cell_type": "A"})
+    cells = ad.AnnData(obs=obs.set_axis([f"c{i}" for i in range(80)]))
+    Z = rng.normal(size=(80, 3))
+    for max_exact, solver in [(1600, "exact EMD"), (1599, "mini-batch OT")]:
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="scotm.transport"):
+            config = TransportConfig(max_exact=max_exact)
+            build_references(Z, cells, Keys(), ["stimulated"], config, 0)
+        assert solver in caplog.text and f"max_exact={max_exact}" in caplog.text

@@ -70,3 +70,46 @@ def test_thread_scope_sets_and_restores(monkeypatch):
         assert torch.get_num_threads() == 2
         raise RuntimeError("training failed")
     assert torch.get_num_threads() == before
+
+
+class _RecordingTrainer:
+    """Stands in for a Lightning trainer: records the thread count ``fit`` ran under."""
+
+    def fit(self, task, datamodule=None, ckpt_path=None):
+        self.threads = torch.get_num_threads()
+
+
+@pytest.mark.parametrize(
+    ("n_out", "num_threads", "env", "expected"),
+    [(10, None, None, 1), (10, 2, None, 2), (10, None, "2", 2), (10, 1, "2", 1)],
+)
+def test_runner_fit_uses_the_one_thread_policy(monkeypatch, n_out, num_threads, env, expected):
+    from scotm.train.runner import Runner
+
+    if env is None:
+        monkeypatch.delenv(_threads.ENV_THREADS, raising=False)
+    else:
+        monkeypatch.setenv(_threads.ENV_THREADS, env)
+    before = torch.get_num_threads()
+    trainer, module = _RecordingTrainer(), torch.nn.Linear(4, n_out)  # 50 parameters
+    Runner(patience=1, num_threads=num_threads).fit(trainer, None, None, module)
+    assert trainer.threads == expected
+    assert torch.get_num_threads() == before
+    assert not module.training  # handed back in eval mode
+
+
+def test_threads_flag_is_scotm_threads_while_the_command_runs(monkeypatch):
+    import argparse
+
+    from scotm.cli import build_parser
+    from scotm.cli.common import threads_from_args
+
+    monkeypatch.delenv(_threads.ENV_THREADS, raising=False)
+    for command in ("run", "benchmark", "train"):
+        assert build_parser().parse_args([command, "--threads", "1"]).threads == 1
+    with threads_from_args(argparse.Namespace(threads=1)):
+        assert _threads.pick_threads(_threads.SMALL_NETWORK * 10) == 1
+    assert _threads.ENV_THREADS not in os.environ
+    with pytest.raises(ScotmInputError, match="--threads must be 1 or more"):
+        with threads_from_args(argparse.Namespace(threads=0)):
+            pass

@@ -49,6 +49,7 @@ from .common import (
     read_h5ad,
     register,
     setup_logging,
+    threads_from_args,
 )
 from .model import parse_perturbed
 
@@ -121,7 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 warnings.simplefilter("ignore", DeprecationWarning)
             if getattr(args, "data", None) is not None:
                 check_path(args.data)  # before the command imports scanpy/torch (seconds)
-            return args._run(args)
+            with threads_from_args(args):  # --threads N: SCOTM_THREADS=N while it runs
+                return args._run(args)
     except ScotmInputError as exc:
         return error(str(exc))
     except OSError as exc:  # an input or output path that cannot be read or written

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -175,6 +177,7 @@ def add_benchmark_arguments(
         f"(default: {holdout_help or holdout})",
     )
     g.add_argument("--out", default=out, metavar="DIR", help=f"output directory (default: {out})")
+    add_threads_argument(g)
     g.add_argument(
         "--report",
         action=argparse.BooleanOptionalAction,
@@ -182,6 +185,55 @@ def add_benchmark_arguments(
         help="write DIR/report.html: the metrics, per-fold bar charts and each fold's figures, "
         "one self-contained page (default: on)",
     )
+
+
+def add_threads_argument(g: argparse._ActionsContainer) -> None:
+    """``--threads N``: torch threads while training (the ``num_threads`` setting).
+
+    Examples
+    --------
+    >>> p = argparse.ArgumentParser()
+    >>> add_threads_argument(p)
+    >>> p.parse_args(["--threads", "1"]).threads
+    1
+    """
+    g.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch threads while training (default: the SCOTM_THREADS environment variable, "
+        "else 1 for networks under 200,000 parameters and every CPU above)",
+    )
+
+
+@contextmanager
+def threads_from_args(args: argparse.Namespace) -> Iterator[None]:
+    """Within the block, ``--threads N`` is ``SCOTM_THREADS=N`` (which every model reads when
+    its ``num_threads`` setting is unset); the environment is restored after.
+
+    Examples
+    --------
+    >>> with threads_from_args(argparse.Namespace(threads=1)):
+    ...     os.environ["SCOTM_THREADS"]
+    '1'
+    """
+    threads = getattr(args, "threads", None)
+    if threads is None:
+        yield
+        return
+    if threads < 1:
+        raise ScotmInputError(f"--threads must be 1 or more, got {threads}")
+    from .._threads import ENV_THREADS
+
+    before = os.environ.get(ENV_THREADS)
+    os.environ[ENV_THREADS] = str(threads)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(ENV_THREADS, None)
+        else:
+            os.environ[ENV_THREADS] = before
 
 
 # --------------------------------------------------------------------------- shared helpers

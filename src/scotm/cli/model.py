@@ -8,6 +8,7 @@ from pathlib import Path
 from .._errors import ScotmInputError
 from .common import (
     add_data_arguments,
+    add_threads_argument,
     keys_from_args,
     parse_settings,
     prepare_data,
@@ -28,6 +29,7 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--out", default="scotm_out/model", metavar="DIR", help="model directory")
     g.add_argument("--overwrite", action="store_true", help="replace an existing model directory")
     g.add_argument("--max-epochs", type=int, metavar="N", help="cap on training epochs")
+    add_threads_argument(g)
     g.add_argument(
         "--set",
         action="append",

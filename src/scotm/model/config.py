@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._errors import ScotmInputError
-from ..transport import OTMethod  # the solvers transport.coupling knows: one list, there
+from ..transport import MAX_EXACT, OTMethod  # the solvers transport.coupling knows: one list
 
 # range checks, by name, in field metadata: (test, what the valid values are)
 _RANGES = {
@@ -56,6 +56,8 @@ class TrainConfig:
     beta: float = _f(1.0, "non_negative")
     max_epochs: int | None = _f(None, "positive")
     target_steps: int = _f(1500, "positive")
+    #: large data run by steps, up to this many (see :func:`scotm.train.runner.schedule`)
+    max_steps: int = _f(10_000, "positive")
     batch_size: int = _f(128, "positive")
     lr: float = _f(1e-3, "positive")
     weight_decay: float = _f(1e-4, "non_negative")
@@ -68,10 +70,16 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class TransportConfig:
-    """Pairing control with perturbed codes: OT (which solver, within cell types) or means."""
+    """Pairing control with perturbed codes: OT (which solver, within cell types) or means.
+
+    ``ot_method="auto"`` solves exact EMD for a cell type while control x perturbed cells is
+    at most ``max_exact`` and mini-batch OT (a plan that is never dense) above, and logs the
+    choice (logger ``scotm.transport``); every Kang cell type stays exact.
+    """
 
     shift: Literal["ot", "mean"] = "ot"
-    ot_method: OTMethod = "emd"
+    ot_method: OTMethod = "auto"
+    max_exact: int = _f(MAX_EXACT, "positive")
     couple_within_cell_type: bool = True
 
 

@@ -85,6 +85,7 @@ def build_references(
                 types[is_p],
                 within_groups=config.couple_within_cell_type,
                 method=config.ot_method,
+                max_exact=config.max_exact,
                 seed=seed,
             )
         if not mask.any():

@@ -15,7 +15,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -75,24 +75,58 @@ def log0(level: int, msg: str, *args: Any) -> None:
         logger.log(level, msg, *args)
 
 
+#: Default cap on optimiser steps where the epoch floor would cost more (``max_steps``).
+MAX_STEPS = 10_000
+
+
+class Schedule(NamedTuple):
+    """A training schedule: ``epochs`` rounds of ``steps`` optimiser steps of ``batch_size``.
+
+    ``round_steps`` is ``None`` when every round is a full epoch; otherwise a round is that
+    many steps (a fresh shuffle each round), validation follows each round, and the trainer
+    needs ``limit_train_batches=round_steps``.
+    """
+
+    batch_size: int
+    steps: int
+    epochs: int
+    round_steps: int | None = None
+
+
 def schedule(
-    n_train: int, max_batch: int, target_steps: int, min_epochs: int, epochs: int | None
-) -> tuple[int, int, int]:
-    """``(batch_size, steps_per_epoch, epochs)`` for ``n_train`` training examples.
+    n_train: int,
+    max_batch: int,
+    target_steps: int,
+    min_epochs: int,
+    epochs: int | None,
+    max_steps: int = MAX_STEPS,
+) -> Schedule:
+    """The schedule for ``n_train`` training examples, set in optimiser steps.
 
     The optimiser needs a similar number of steps whatever the data size: small data get
-    smaller batches and more epochs, large data fewer epochs (early stopping decides).
-    ``epochs``, where given, overrides the count.
+    smaller batches and more epochs (about ``target_steps`` steps, at least ``min_epochs``
+    epochs). Where that epoch schedule would take more than ``max_steps`` steps (large data,
+    where the ``min_epochs`` floor binds: with the defaults nothing else reaches the cap),
+    training runs by steps instead: up to ``max_steps`` steps in rounds of at most
+    ``ceil(target_steps / min_epochs)`` steps, each followed by validation, so early stopping
+    acts within an epoch. ``epochs``, where given, overrides the count (full epochs).
 
     Examples
     --------
     >>> schedule(1000, 128, 1500, 10, None)
-    (62, 16, 94)
+    Schedule(batch_size=62, steps=16, epochs=94, round_steps=None)
+    >>> schedule(1_000_000, 128, 1500, 10, None)  # 10 epochs would be 78,120 steps
+    Schedule(batch_size=128, steps=150, epochs=66, round_steps=150)
     """
     batch_size = int(min(max_batch, max(16, n_train // 16)))
     steps = max(1, n_train // batch_size)
-    n_epochs = epochs or int(np.clip(-(-target_steps // steps), min_epochs, 400))
-    return batch_size, steps, n_epochs
+    if epochs:
+        return Schedule(batch_size, steps, epochs)
+    n_epochs = int(np.clip(-(-target_steps // steps), min_epochs, 400))
+    if n_epochs * steps <= max_steps:  # every data set where the epoch floor does not bind
+        return Schedule(batch_size, steps, n_epochs)
+    round_steps = min(steps, max(1, -(-target_steps // min_epochs)))
+    return Schedule(batch_size, round_steps, max(1, max_steps // round_steps), round_steps)
 
 
 @dataclass
@@ -102,8 +136,8 @@ class Runner:
     Parameters
     ----------
     patience, num_threads
-        Early stopping patience; torch threads while fitting (``None``: one thread for a
-        network under 200,000 parameters, else torch's default).
+        Early stopping patience; torch threads while fitting (``None``: the
+        ``SCOTM_THREADS`` environment variable, else :func:`scotm._threads.pick_threads`'s rule).
     trainer_kwargs
         ``accelerator``, ``devices``, ``strategy``, ``num_nodes``: every fit gets the same.
     checkpoints
@@ -138,19 +172,32 @@ class Runner:
         )
 
     def fit(
-        self, trainer, task, data, module: torch.nn.Module, ckpt_path: str | None = None
+        self,
+        trainer,
+        task,
+        data,
+        module: torch.nn.Module,
+        round_steps: int | None = None,
+        ckpt_path: str | None = None,
     ) -> None:
-        threads = torch.get_num_threads()
-        if self.num_threads:
-            torch.set_num_threads(self.num_threads)
-        elif sum(p.numel() for p in module.parameters()) < 200_000:
-            # small networks lose more to thread hand-offs than they gain (20x on a busy
-            # 2-core machine)
-            torch.set_num_threads(1)
-        try:
+        """Fit ``task`` on ``data`` under the thread policy, then put ``module`` on the CPU.
+
+        ``round_steps`` (a :class:`Schedule`'s): each of the trainer's epochs is that many
+        steps of a fresh shuffle, then validation; ``None``: full epochs. ``ckpt_path``: a
+        Lightning checkpoint to resume from.
+
+        Threads: :func:`scotm._threads.pick_threads` (``num_threads``, else the
+        ``SCOTM_THREADS`` environment variable, else one thread under 200,000 parameters and
+        every usable CPU above), restored afterwards.
+        """
+        from .._threads import thread_scope
+
+        n_params = sum(p.numel() for p in module.parameters())
+        if round_steps is not None:
+            trainer.limit_train_batches = round_steps  # read when the fit sets up its data
+        with thread_scope(n_params, self.num_threads) as n:
+            logger.debug("Training on %d torch thread(s) (%d parameters)", n, n_params)
             trainer.fit(task, datamodule=data, ckpt_path=ckpt_path)
-        finally:
-            torch.set_num_threads(threads)
         module.cpu().eval()
 
 
@@ -188,7 +235,9 @@ def train_model(model: SCOTM, max_epochs: int | None, runner: Runner) -> None:
     if n_val == 0:  # too few cells to spare a validation split: validate on training
         val_idx = train_idx
     cap = max_epochs or s.max_epochs
-    batch_size, steps, epochs = schedule(len(train_idx), s.batch_size, s.target_steps, 10, cap)
+    batch_size, steps, epochs, rounds = schedule(
+        len(train_idx), s.batch_size, s.target_steps, 10, cap, s.max_steps
+    )
     data = CellDataModule(
         adata.X, train_idx, val_idx, batch_size, s.seed, extra=model.cell_embedding_of(adata)
     )
@@ -222,7 +271,7 @@ def train_model(model: SCOTM, max_epochs: int | None, runner: Runner) -> None:
     last = ckpt.last("autoencoder")
     if last:
         log0(logging.INFO, "Resuming the autoencoder from %s", last)
-    runner.fit(trainer, task, data, model.module, ckpt_path=last)
+    runner.fit(trainer, task, data, model.module, rounds, ckpt_path=last)
     model.history = history.epochs
     info = model.train_info = {
         "epochs": len(history.epochs),
@@ -297,7 +346,9 @@ def _train_response(model: SCOTM, built, cap: int | None, runner: Runner) -> Non
         )
 
     train_set, val_set = pairs(~is_val), pairs(is_val)
-    batch_size, _, epochs = schedule(len(train_set), 256, s.response_target_steps, 3, cap)
+    batch_size, _, epochs, rounds = schedule(
+        len(train_set), 256, s.response_target_steps, 3, cap, s.max_steps
+    )
     ckpt = runner.checkpoints
     done = ckpt.done("response")
     if done is not None:
@@ -315,7 +366,7 @@ def _train_response(model: SCOTM, built, cap: int | None, runner: Runner) -> Non
     last = ckpt.last("response")
     if last:
         log0(logging.INFO, "Resuming the response network from %s", last)
-    runner.fit(trainer, task, data, model.response, ckpt_path=last)
+    runner.fit(trainer, task, data, model.response, rounds, ckpt_path=last)
     model.response_history = history.epochs
     info = {
         "response_epochs": len(history.epochs),
