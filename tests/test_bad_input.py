@@ -431,3 +431,120 @@ def test_cli_bad_file(case, capsys, tmp_path):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert err.startswith("scotm: error: ")
+
+
+# ------------------------------------------------------------------ every entry point validates
+
+
+@pytest.fixture(scope="module")
+def logdata() -> ad.AnnData:
+    return pp.prepare(synthetic_counts(n_per=20, n_genes=30), n_top_genes=None)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(logdata):
+    from scotm.model import SCOTM
+
+    train = logdata[~((logdata.obs.cell_type == "A") & (logdata.obs.condition != "control"))]
+    model = SCOTM(train.copy(), hidden=(8,), n_latent=2, max_epochs=1)
+    return model.train(progress=False)
+
+
+def _ctrl(adata: ad.AnnData) -> ad.AnnData:
+    return adata[(adata.obs.cell_type == "A") & (adata.obs.condition == "control")].copy()
+
+
+def _api_counts_scotm(logdata, model):
+    from scotm.model import SCOTM
+
+    SCOTM(synthetic_counts(n_per=20, n_genes=30))
+
+
+def _api_counts_predict(logdata, model):
+    model.predict(_ctrl(synthetic_counts(n_per=20, n_genes=30)))
+
+
+def _api_counts_benchmark(logdata, model):
+    from scotm.benchmark import run_benchmark
+
+    run_benchmark(synthetic_counts(n_per=20, n_genes=30), ["identity"])
+
+
+def _api_counts_baseline_fit(logdata, model):
+    from scotm.baselines import MeanShift
+
+    MeanShift().fit(synthetic_counts(n_per=20, n_genes=30))
+
+
+def _api_counts_baseline_predict(logdata, model):
+    from scotm.baselines import MeanShift
+
+    MeanShift().fit(logdata).predict(_ctrl(synthetic_counts(n_per=20, n_genes=30)))
+
+
+def _api_nan_ctrl_predict(logdata, model):
+    model.predict(_set(_ctrl(logdata), 3, 2, np.nan))
+
+
+def _api_nan_baseline_fit(logdata, model):
+    from scotm.baselines import MeanShift
+
+    MeanShift().fit(_set(logdata.copy(), 3, 2, np.inf))
+
+
+def _api_dup_genes_predict(logdata, model):
+    ctrl = _ctrl(logdata)
+    ctrl.var_names = ["G0", *ctrl.var_names[1:-1], "G0"]
+    model.predict(ctrl)
+
+
+def _api_genes_missing_predict(logdata, model):
+    model.predict(_ctrl(logdata)[:, :-3].copy())
+
+
+def _api_evaluate_nan_pred(logdata, model):
+    from scotm import metrics
+
+    ctrl = _ctrl(logdata)
+    real = logdata[(logdata.obs.cell_type == "A") & (logdata.obs.condition != "control")].copy()
+    metrics.evaluate(ctrl, real, _set(ctrl.copy(), 4, 1, np.nan))
+
+
+def _api_evaluate_inf_real(logdata, model):
+    from scotm import metrics
+
+    ctrl = _ctrl(logdata)
+    real = logdata[(logdata.obs.cell_type == "A") & (logdata.obs.condition != "control")].copy()
+    metrics.evaluate(ctrl, _set(real, 0, 0, -np.inf), ctrl.copy())
+
+
+def _api_benchmark_one_cell(logdata, model):
+    from scotm.benchmark import run_benchmark
+
+    run_benchmark(pp.prepare(synthetic_counts(n_per=1), n_top_genes=None), ["identity"], ["A"])
+
+
+ENTRY_CASES = {
+    "api-counts-scotm": (_api_counts_scotm, r"^the training data look like raw counts"),
+    "api-counts-predict": (_api_counts_predict, r"^the control cells look like raw counts"),
+    "api-counts-run-benchmark": (_api_counts_benchmark, r"^the data look like raw counts"),
+    "api-counts-baseline-fit": (_api_counts_baseline_fit, r"^the training data look like raw"),
+    "api-counts-baseline-predict": (_api_counts_baseline_predict, r"^the control cells look"),
+    "api-nan-ctrl-predict": (_api_nan_ctrl_predict, r"^the control cells holds NaN or infinite"),
+    "api-inf-baseline-fit": (_api_nan_baseline_fit, r"^the training data holds NaN or infinite"),
+    "api-dup-var-names-predict": (_api_dup_genes_predict, r"1 duplicated gene name\(s\)"),
+    "api-genes-missing-predict": (_api_genes_missing_predict, r"3 of the model's 30 genes are"),
+    "api-evaluate-nan-pred": (_api_evaluate_nan_pred, r"^pred holds NaN or infinite values in 1"),
+    "api-evaluate-inf-real": (_api_evaluate_inf_real, r"^real holds NaN or infinite values in 1"),
+    "api-benchmark-one-cell-per-group": (_api_benchmark_one_cell, r"A control: 1; A stimulated"),
+}
+
+
+@pytest.mark.parametrize("case", list(ENTRY_CASES))
+def test_entry_point(case, logdata, tiny_model):
+    fn, pattern = ENTRY_CASES[case]
+    with pytest.raises(ScotmInputError, match=pattern) as info:
+        fn(logdata, tiny_model)
+    msg = _one_line(info)
+    if "raw counts" in msg:
+        assert "scotm.pp.prepare" in msg

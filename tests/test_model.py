@@ -134,7 +134,10 @@ def test_nan_is_refused_with_cell_count(fold, trained):
 
 
 def test_untrained_and_bad_settings():
-    adata = scotm.datasets.toy(n_cells=60, n_genes=10)
+    counts = scotm.datasets.toy(n_cells=60, n_genes=10)
+    with pytest.raises(ScotmInputError, match=r"look like raw counts; .*scotm\.pp\.prepare"):
+        SCOTM(counts)
+    adata = scotm.pp.prepare(counts, n_top_genes=None)
     with pytest.raises(ScotmInputError, match="not trained"):
         SCOTM(adata).predict(adata)
     with pytest.raises(ScotmInputError, match="unknown setting"):

@@ -11,8 +11,10 @@ import anndata as ad
 import pandas as pd
 
 from .. import metrics as _metrics
+from .. import validate
 from .._io import write_h5ad, write_text
 from ..design import Fold, Keys, foldable_cell_types, split
+from ..validate import validated
 from .methods import GENEPT_KEY, check_methods, method_changes, method_factories
 
 logger = logging.getLogger(__name__)
@@ -87,11 +89,20 @@ def run_benchmark(
     >>> table.loc[0, "method"]
     'identity'
     """
-    factories = method_factories()
     methods = check_methods(methods)
-    keys.check(adata)
+    perts = keys.check(adata)
+    validate.require_log(adata)  # once here; the folds are slices of these data
     adata = add_priors(adata, methods)
     holdouts = list(holdouts) if holdouts else foldable_cell_types(adata, keys)
+    if split_kind == "cell_type":  # before any training: each held-out type can be scored
+        labels = [keys.control, *(perts if isinstance(keys.perturbed, str) else [])]
+        validate.check_group_sizes(adata, keys.condition_key, labels, keys.cell_type_key, holdouts)
+    with validated():
+        return _run_folds(adata, methods, holdouts, out_dir, keys, on_prediction, split_kind)
+
+
+def _run_folds(adata, methods, holdouts, out_dir, keys, on_prediction, split_kind) -> pd.DataFrame:
+    factories = method_factories()
     out = Path(out_dir) if out_dir is not None else None
     rows = []
     for h_i, holdout in enumerate(holdouts, 1):
