@@ -220,13 +220,16 @@ def test_prepare(case):
     _one_line(info)
 
 
-# anndata warns (UserWarning) on reading duplicated names; the CLI does not silence it yet
-@pytest.mark.filterwarnings("ignore::UserWarning")
+# the CLI reads with scotm.validate.read_h5ad, which refuses a file without X as it reads it
+CLI_PATTERNS = {"no-x": r"--data .*bad\.h5ad has no X \(expression matrix\)"}
+
+
 @pytest.mark.parametrize("case", CLI_CASES)
 def test_cli_run(case, capsys, tmp_path):
     from scotm.cli import main
 
     build, pattern = {**DATA_CASES, **KEY_CASES}[case]
+    pattern = CLI_PATTERNS.get(case, pattern)
     path = tmp_path / "bad.h5ad"
     build().write_h5ad(path)
     out = tmp_path / "out"
@@ -548,3 +551,16 @@ def test_entry_point(case, logdata, tiny_model):
     msg = _one_line(info)
     if "raw counts" in msg:
         assert "scotm.pp.prepare" in msg
+
+
+def test_cli_one_cell_per_group(capsys, tmp_path):
+    """Used to die inside scanpy's rank_genes_groups: now one line before any training."""
+    from scotm.cli import main
+
+    path = tmp_path / "one.h5ad"
+    synthetic_counts(n_per=1).write_h5ad(path)
+    argv = ["--quiet", "run", "--data", str(path), "--methods", "identity", "--n-top-genes", "0"]
+    code = main([*argv, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert re.search(r"^scotm: error: too few cells for the DEG test .*A control: 1", err), err

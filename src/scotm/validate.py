@@ -409,7 +409,9 @@ def require_log(adata: ad.AnnData, what: str = "the data") -> None:
     """Refuse data an entry point cannot use: bad names, values, or raw counts.
 
     Duplicated names are always checked (cheap); the matrix (:func:`check_matrix`) and
-    its scale (:func:`detect_scale`) once, unless inside :func:`validated`.
+    its scale (:func:`detect_scale`) once, unless inside :func:`validated`. Output of
+    :func:`scotm.pp.prepare` (``uns['scotm_pp']``) is log-normalised by construction (its
+    ``input_scale`` may have overridden the detection): its scale is not detected again.
 
     Examples
     --------
@@ -420,6 +422,8 @@ def require_log(adata: ad.AnnData, what: str = "the data") -> None:
     if _VALIDATED.get():
         return
     stats = check_matrix(adata, what)
+    if "scotm_pp" in adata.uns:
+        return
     if detect_scale(adata, what, stats) == "counts":
         raise ScotmInputError(
             f"{what} look like raw counts; scotm needs log-normalised data: run "
