@@ -44,6 +44,7 @@ FLAGS = {
     "perturbation_embedding": "--perturbation-embeddings (a CSV with a row for it)",
     "perturbation": "--perturbation",
     "overwrite": "--overwrite",
+    "out_dir": "--out",
 }
 
 
@@ -182,6 +183,12 @@ def add_benchmark_arguments(
         f"(default: {holdout_help or holdout})",
     )
     g.add_argument("--out", default=out, metavar="DIR", help=f"output directory (default: {out})")
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a non-empty --out as a whole (the old run stays until the new one is "
+        "complete)",
+    )
     g.add_argument(
         "--report",
         action=argparse.BooleanOptionalAction,
