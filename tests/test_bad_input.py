@@ -8,6 +8,7 @@ go through :func:`scotm.validate.read_h5ad`.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -564,3 +565,154 @@ def test_cli_one_cell_per_group(capsys, tmp_path):
     err = capsys.readouterr().err.strip()
     assert code == 2 and "Traceback" not in err and len(err.splitlines()) == 1, err
     assert re.search(r"^scotm: error: too few cells for the DEG test .*A control: 1", err), err
+
+
+# ------------------------------------------------------------------ saved models
+
+
+@pytest.fixture(scope="module")
+def saved(tiny_model, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("saved") / "model"
+    tiny_model.save(path)
+    return path
+
+
+def _npz(path: Path, edit) -> None:
+    with np.load(path / "transport.npz") as z:
+        arrays = dict(z)
+    edit(arrays)
+    np.savez(path / "transport.npz", **arrays)
+
+
+def _rehash(path: Path) -> None:
+    """As if a writer that knows the manifest damaged the file: the checksum cannot tell."""
+    from scotm._manifest import write_manifest
+
+    write_manifest(path)
+
+
+def _flip_weight(p):
+    raw = bytearray((p / "weights.safetensors").read_bytes())
+    raw[len(raw) // 2] ^= 0x10
+    (p / "weights.safetensors").write_bytes(bytes(raw))
+
+
+def _truncate_transport(p):
+    raw = (p / "transport.npz").read_bytes()
+    (p / "transport.npz").write_bytes(raw[: len(raw) // 2])
+
+
+def _fifo_json(p):
+    (p / "scotm.json").unlink()
+    os.mkfifo(p / "scotm.json")
+
+
+def _urandom_json(p):
+    (p / "scotm.json").unlink()
+    os.symlink("/dev/urandom", p / "scotm.json")
+
+
+def _link_out_weights(p):
+    (p.parent / "elsewhere").write_bytes((p / "weights.safetensors").read_bytes())
+    (p / "weights.safetensors").unlink()
+    os.symlink(p.parent / "elsewhere", p / "weights.safetensors")
+
+
+def _swap_genes(p):
+    meta = json.loads((p / "scotm.json").read_text())
+    meta["var_names"][:2] = meta["var_names"][1::-1]
+    (p / "scotm.json").write_text(json.dumps(meta))
+
+
+def _nan_shifts(p):
+    _npz(p, lambda a: a["shifts"].__setitem__((0, 0), np.nan))
+
+
+def _wide_shifts(p):
+    _npz(p, lambda a: a.__setitem__("shifts", np.hstack([a["shifts"], a["shifts"]])))
+
+
+def _no_manifest(p):
+    (p / "manifest.json").unlink()
+
+
+MODEL_CASES = {
+    "model-flipped-weight-byte": (_flip_weight, r"weights\.safetensors does not match its"),
+    "model-truncated-transport": (_truncate_transport, r"transport\.npz has \d+ bytes, the man"),
+    "model-fifo-scotm-json": (_fifo_json, r"scotm\.json is a FIFO"),
+    "model-urandom-scotm-json": (_urandom_json, r"scotm\.json is a symbolic link"),
+    "model-link-out-weights": (_link_out_weights, r"weights\.safetensors is a symbolic link"),
+    "model-swapped-genes": (_swap_genes, r"scotm\.json (does not match|has \d+ bytes)"),
+    "model-nan-shifts": (_nan_shifts, r"transport\.npz (does not match|has \d+ bytes)"),
+    "model-wrong-width-shifts": (_wide_shifts, r"transport\.npz (does not match|has \d+ bytes)"),
+    "model-no-manifest": (_no_manifest, r"has no manifest\.json, which format 3 always writes"),
+    "model-truncated-transport-rehashed": (
+        lambda p: (_truncate_transport(p), _rehash(p)),
+        r"damaged or incompatible: ",
+    ),
+    "model-nan-shifts-rehashed": (
+        lambda p: (_nan_shifts(p), _rehash(p)),
+        r"transport\.npz holds NaN or infinite codes or shifts",
+    ),
+    "model-wrong-width-shifts-rehashed": (
+        lambda p: (_wide_shifts(p), _rehash(p)),
+        r"transport\.npz holds codes \(\d+, 2\) and shifts \(\d+, 4\).* has 2 dimensions",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MODEL_CASES))
+def test_damaged_model(case, saved, tmp_path):
+    import shutil
+
+    from scotm.model import SCOTM
+
+    tamper, pattern = MODEL_CASES[case]
+    path = tmp_path / "model"
+    shutil.copytree(saved, path)
+    tamper(path)
+    with pytest.raises(ScotmInputError, match=pattern) as info:
+        SCOTM.load(path)
+    _one_line(info)
+
+
+def test_cli_predict_with_a_tampered_model(saved, logdata, capsys, tmp_path):
+    import shutil
+
+    from scotm.cli import main
+
+    path = tmp_path / "model"
+    shutil.copytree(saved, path)
+    _flip_weight(path)
+    data = tmp_path / "ctrl.h5ad"
+    _ctrl(logdata).write_h5ad(data)
+    argv = ["--quiet", "predict", "--model", str(path), "--data", str(data)]
+    code = main([*argv, "--out", str(tmp_path / "p.h5ad")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert re.search(r"^scotm: error: saved model at .* weights\.safetensors does not match", err)
+    assert not (tmp_path / "p.h5ad").exists()
+
+
+def test_negatives_two_in_480k():
+    """The sign check looks at every value: 2 negatives among 480,000 are found."""
+    a = synthetic_counts(n_per=1334, n_genes=60)
+    assert a.n_obs * a.n_vars >= 480_000
+    _set(_set(a, 17, 3, -1.0), a.n_obs - 5, 59, -2.0)
+    with pytest.raises(ScotmInputError, match=NEG2) as info:
+        validate.validate(a, perturbed="stimulated")
+    _one_line(info)
+
+
+def test_cli_b_plasma_and_b_underscore_plasma(capsys, tmp_path):
+    """Two cell types whose safe file names collide write two prediction files."""
+    from scotm.cli import main
+
+    path = tmp_path / "d.h5ad"
+    synthetic_counts(n_per=10, n_genes=30, types=("B/plasma", "B_plasma", "T")).write_h5ad(path)
+    argv = ["--quiet", "run", "--data", str(path), "--methods", "identity", "--n-top-genes", "0"]
+    out = tmp_path / "o"
+    assert main([*argv, "--holdout", "all", "--out", str(out)]) == 0
+    files = sorted(p.name for p in (out / "predictions" / "identity").iterdir())
+    assert len(files) == 3 and "T.h5ad" in files, files
+    assert sum(f.startswith("B_plasma-") for f in files) == 2, files

@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import os
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -159,6 +160,23 @@ def read_meta(path: Path, reader: _Reader | None = None) -> dict[str, Any]:
     return meta
 
 
+def _check_references(path: Path, refs: dict, n_latent: int) -> None:
+    """Refuse OT references of the wrong shape or with NaN (a checksum cannot tell)."""
+    for name, ref in refs.items():
+        codes, shifts = np.asarray(ref.codes), np.asarray(ref.shifts)
+        if codes.ndim != 2 or codes.shape[1] != n_latent or shifts.shape != codes.shape:
+            raise ScotmInputError(
+                f"saved model at {path} is damaged: {TRANSPORT_FILE} holds codes "
+                f"{codes.shape} and shifts {shifts.shape} for '{name}', but the latent space "
+                f"has {n_latent} dimensions; save the model again"
+            )
+        if not (np.isfinite(codes).all() and np.isfinite(shifts).all()):
+            raise ScotmInputError(
+                f"saved model at {path} is damaged: {TRANSPORT_FILE} holds NaN or infinite "
+                f"codes or shifts for '{name}'; save the model again"
+            )
+
+
 def load(cls: type[SCOTM], path: str | os.PathLike) -> SCOTM:
     """The model saved at ``path``, rebuilt through ``cls(state=...)`` (see :meth:`SCOTM.load`).
 
@@ -184,7 +202,17 @@ def load(cls: type[SCOTM], path: str | os.PathLike) -> SCOTM:
             model.response.load_state_dict(reader.tensors(RESPONSE_FILE))
         with reader.npz(TRANSPORT_FILE) as arrays:
             refs = reference.unpack(arrays, state.perturbations)
-    except (KeyError, OSError, RuntimeError, ValueError, TypeError, SafetensorError) as exc:
+        _check_references(path, refs, model.settings.n_latent)
+    except (
+        KeyError,
+        OSError,
+        RuntimeError,
+        ValueError,
+        TypeError,
+        EOFError,
+        zipfile.BadZipFile,
+        SafetensorError,
+    ) as exc:
         if isinstance(exc, ScotmInputError):
             raise
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
