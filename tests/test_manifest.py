@@ -249,9 +249,11 @@ def test_save_writes_the_manifest_and_load_verifies_it(tmp_path):
     model.train(progress=False)
     model.save(tmp_path / "m")
     m = verify(tmp_path / "m", required=["scotm.json", "weights.safetensors", "transport.npz"])
-    assert FORMAT_VERSION == 3 and json.loads((tmp_path / "m" / "scotm.json").read_text())[
-        "format_version"
-    ] == FORMAT_VERSION
+    assert (
+        FORMAT_VERSION == 3
+        and json.loads((tmp_path / "m" / "scotm.json").read_text())["format_version"]
+        == FORMAT_VERSION
+    )
     assert set(m["files"]) == {"scotm.json", "weights.safetensors", "transport.npz"}
     assert SCOTM.load(tmp_path / "m").is_trained
 
