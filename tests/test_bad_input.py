@@ -8,6 +8,7 @@ go through :func:`scotm.validate.read_h5ad`.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -220,13 +221,16 @@ def test_prepare(case):
     _one_line(info)
 
 
-# anndata warns (UserWarning) on reading duplicated names; the CLI does not silence it yet
-@pytest.mark.filterwarnings("ignore::UserWarning")
+# the CLI reads with scotm.validate.read_h5ad, which refuses a file without X as it reads it
+CLI_PATTERNS = {"no-x": r"--data .*bad\.h5ad has no X \(expression matrix\)"}
+
+
 @pytest.mark.parametrize("case", CLI_CASES)
 def test_cli_run(case, capsys, tmp_path):
     from scotm.cli import main
 
     build, pattern = {**DATA_CASES, **KEY_CASES}[case]
+    pattern = CLI_PATTERNS.get(case, pattern)
     path = tmp_path / "bad.h5ad"
     build().write_h5ad(path)
     out = tmp_path / "out"
@@ -431,3 +435,284 @@ def test_cli_bad_file(case, capsys, tmp_path):
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert err.startswith("scotm: error: ")
+
+
+# ------------------------------------------------------------------ every entry point validates
+
+
+@pytest.fixture(scope="module")
+def logdata() -> ad.AnnData:
+    return pp.prepare(synthetic_counts(n_per=20, n_genes=30), n_top_genes=None)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(logdata):
+    from scotm.model import SCOTM
+
+    train = logdata[~((logdata.obs.cell_type == "A") & (logdata.obs.condition != "control"))]
+    model = SCOTM(train.copy(), hidden=(8,), n_latent=2, max_epochs=1)
+    return model.train(progress=False)
+
+
+def _ctrl(adata: ad.AnnData) -> ad.AnnData:
+    return adata[(adata.obs.cell_type == "A") & (adata.obs.condition == "control")].copy()
+
+
+def _api_counts_scotm(logdata, model):
+    from scotm.model import SCOTM
+
+    SCOTM(synthetic_counts(n_per=20, n_genes=30))
+
+
+def _api_counts_predict(logdata, model):
+    model.predict(_ctrl(synthetic_counts(n_per=20, n_genes=30)))
+
+
+def _api_counts_benchmark(logdata, model):
+    from scotm.benchmark import run_benchmark
+
+    run_benchmark(synthetic_counts(n_per=20, n_genes=30), ["identity"])
+
+
+def _api_counts_baseline_fit(logdata, model):
+    from scotm.baselines import MeanShift
+
+    MeanShift().fit(synthetic_counts(n_per=20, n_genes=30))
+
+
+def _api_counts_baseline_predict(logdata, model):
+    from scotm.baselines import MeanShift
+
+    MeanShift().fit(logdata).predict(_ctrl(synthetic_counts(n_per=20, n_genes=30)))
+
+
+def _api_nan_ctrl_predict(logdata, model):
+    model.predict(_set(_ctrl(logdata), 3, 2, np.nan))
+
+
+def _api_nan_baseline_fit(logdata, model):
+    from scotm.baselines import MeanShift
+
+    MeanShift().fit(_set(logdata.copy(), 3, 2, np.inf))
+
+
+def _api_dup_genes_predict(logdata, model):
+    ctrl = _ctrl(logdata)
+    ctrl.var_names = ["G0", *ctrl.var_names[1:-1], "G0"]
+    model.predict(ctrl)
+
+
+def _api_genes_missing_predict(logdata, model):
+    model.predict(_ctrl(logdata)[:, :-3].copy())
+
+
+def _api_evaluate_nan_pred(logdata, model):
+    from scotm import metrics
+
+    ctrl = _ctrl(logdata)
+    real = logdata[(logdata.obs.cell_type == "A") & (logdata.obs.condition != "control")].copy()
+    metrics.evaluate(ctrl, real, _set(ctrl.copy(), 4, 1, np.nan))
+
+
+def _api_evaluate_inf_real(logdata, model):
+    from scotm import metrics
+
+    ctrl = _ctrl(logdata)
+    real = logdata[(logdata.obs.cell_type == "A") & (logdata.obs.condition != "control")].copy()
+    metrics.evaluate(ctrl, _set(real, 0, 0, -np.inf), ctrl.copy())
+
+
+def _api_benchmark_one_cell(logdata, model):
+    from scotm.benchmark import run_benchmark
+
+    run_benchmark(pp.prepare(synthetic_counts(n_per=1), n_top_genes=None), ["identity"], ["A"])
+
+
+ENTRY_CASES = {
+    "api-counts-scotm": (_api_counts_scotm, r"^the training data look like raw counts"),
+    "api-counts-predict": (_api_counts_predict, r"^the control cells look like raw counts"),
+    "api-counts-run-benchmark": (_api_counts_benchmark, r"^the data look like raw counts"),
+    "api-counts-baseline-fit": (_api_counts_baseline_fit, r"^the training data look like raw"),
+    "api-counts-baseline-predict": (_api_counts_baseline_predict, r"^the control cells look"),
+    "api-nan-ctrl-predict": (_api_nan_ctrl_predict, r"^the control cells holds NaN or infinite"),
+    "api-inf-baseline-fit": (_api_nan_baseline_fit, r"^the training data holds NaN or infinite"),
+    "api-dup-var-names-predict": (_api_dup_genes_predict, r"1 duplicated gene name\(s\)"),
+    "api-genes-missing-predict": (_api_genes_missing_predict, r"3 of the model's 30 genes are"),
+    "api-evaluate-nan-pred": (_api_evaluate_nan_pred, r"^pred holds NaN or infinite values in 1"),
+    "api-evaluate-inf-real": (_api_evaluate_inf_real, r"^real holds NaN or infinite values in 1"),
+    "api-benchmark-one-cell-per-group": (_api_benchmark_one_cell, r"A control: 1; A stimulated"),
+}
+
+
+@pytest.mark.parametrize("case", list(ENTRY_CASES))
+def test_entry_point(case, logdata, tiny_model):
+    fn, pattern = ENTRY_CASES[case]
+    with pytest.raises(ScotmInputError, match=pattern) as info:
+        fn(logdata, tiny_model)
+    msg = _one_line(info)
+    if "raw counts" in msg:
+        assert "scotm.pp.prepare" in msg
+
+
+def test_cli_one_cell_per_group(capsys, tmp_path):
+    """Used to die inside scanpy's rank_genes_groups: now one line before any training."""
+    from scotm.cli import main
+
+    path = tmp_path / "one.h5ad"
+    synthetic_counts(n_per=1).write_h5ad(path)
+    argv = ["--quiet", "run", "--data", str(path), "--methods", "identity", "--n-top-genes", "0"]
+    code = main([*argv, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert re.search(r"^scotm: error: too few cells for the DEG test .*A control: 1", err), err
+
+
+# ------------------------------------------------------------------ saved models
+
+
+@pytest.fixture(scope="module")
+def saved(tiny_model, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("saved") / "model"
+    tiny_model.save(path)
+    return path
+
+
+def _npz(path: Path, edit) -> None:
+    with np.load(path / "transport.npz") as z:
+        arrays = dict(z)
+    edit(arrays)
+    np.savez(path / "transport.npz", **arrays)
+
+
+def _rehash(path: Path) -> None:
+    """As if a writer that knows the manifest damaged the file: the checksum cannot tell."""
+    from scotm._manifest import write_manifest
+
+    write_manifest(path)
+
+
+def _flip_weight(p):
+    raw = bytearray((p / "weights.safetensors").read_bytes())
+    raw[len(raw) // 2] ^= 0x10
+    (p / "weights.safetensors").write_bytes(bytes(raw))
+
+
+def _truncate_transport(p):
+    raw = (p / "transport.npz").read_bytes()
+    (p / "transport.npz").write_bytes(raw[: len(raw) // 2])
+
+
+def _fifo_json(p):
+    (p / "scotm.json").unlink()
+    os.mkfifo(p / "scotm.json")
+
+
+def _urandom_json(p):
+    (p / "scotm.json").unlink()
+    os.symlink("/dev/urandom", p / "scotm.json")
+
+
+def _link_out_weights(p):
+    (p.parent / "elsewhere").write_bytes((p / "weights.safetensors").read_bytes())
+    (p / "weights.safetensors").unlink()
+    os.symlink(p.parent / "elsewhere", p / "weights.safetensors")
+
+
+def _swap_genes(p):
+    meta = json.loads((p / "scotm.json").read_text())
+    meta["var_names"][:2] = meta["var_names"][1::-1]
+    (p / "scotm.json").write_text(json.dumps(meta))
+
+
+def _nan_shifts(p):
+    _npz(p, lambda a: a["shifts"].__setitem__((0, 0), np.nan))
+
+
+def _wide_shifts(p):
+    _npz(p, lambda a: a.__setitem__("shifts", np.hstack([a["shifts"], a["shifts"]])))
+
+
+def _no_manifest(p):
+    (p / "manifest.json").unlink()
+
+
+MODEL_CASES = {
+    "model-flipped-weight-byte": (_flip_weight, r"weights\.safetensors does not match its"),
+    "model-truncated-transport": (_truncate_transport, r"transport\.npz has \d+ bytes, the man"),
+    "model-fifo-scotm-json": (_fifo_json, r"scotm\.json is a FIFO"),
+    "model-urandom-scotm-json": (_urandom_json, r"scotm\.json is a symbolic link"),
+    "model-link-out-weights": (_link_out_weights, r"weights\.safetensors is a symbolic link"),
+    "model-swapped-genes": (_swap_genes, r"scotm\.json (does not match|has \d+ bytes)"),
+    "model-nan-shifts": (_nan_shifts, r"transport\.npz (does not match|has \d+ bytes)"),
+    "model-wrong-width-shifts": (_wide_shifts, r"transport\.npz (does not match|has \d+ bytes)"),
+    "model-no-manifest": (_no_manifest, r"has no manifest\.json, which format 3 always writes"),
+    "model-truncated-transport-rehashed": (
+        lambda p: (_truncate_transport(p), _rehash(p)),
+        r"damaged or incompatible: ",
+    ),
+    "model-nan-shifts-rehashed": (
+        lambda p: (_nan_shifts(p), _rehash(p)),
+        r"transport\.npz holds NaN or infinite codes or shifts",
+    ),
+    "model-wrong-width-shifts-rehashed": (
+        lambda p: (_wide_shifts(p), _rehash(p)),
+        r"transport\.npz holds codes \(\d+, 2\) and shifts \(\d+, 4\).* has 2 dimensions",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MODEL_CASES))
+def test_damaged_model(case, saved, tmp_path):
+    import shutil
+
+    from scotm.model import SCOTM
+
+    tamper, pattern = MODEL_CASES[case]
+    path = tmp_path / "model"
+    shutil.copytree(saved, path)
+    tamper(path)
+    with pytest.raises(ScotmInputError, match=pattern) as info:
+        SCOTM.load(path)
+    _one_line(info)
+
+
+def test_cli_predict_with_a_tampered_model(saved, logdata, capsys, tmp_path):
+    import shutil
+
+    from scotm.cli import main
+
+    path = tmp_path / "model"
+    shutil.copytree(saved, path)
+    _flip_weight(path)
+    data = tmp_path / "ctrl.h5ad"
+    _ctrl(logdata).write_h5ad(data)
+    argv = ["--quiet", "predict", "--model", str(path), "--data", str(data)]
+    code = main([*argv, "--out", str(tmp_path / "p.h5ad")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert re.search(r"^scotm: error: saved model at .* weights\.safetensors does not match", err)
+    assert not (tmp_path / "p.h5ad").exists()
+
+
+def test_negatives_two_in_480k():
+    """The sign check looks at every value: 2 negatives among 480,000 are found."""
+    a = synthetic_counts(n_per=1334, n_genes=60)
+    assert a.n_obs * a.n_vars >= 480_000
+    _set(_set(a, 17, 3, -1.0), a.n_obs - 5, 59, -2.0)
+    with pytest.raises(ScotmInputError, match=NEG2) as info:
+        validate.validate(a, perturbed="stimulated")
+    _one_line(info)
+
+
+def test_cli_b_plasma_and_b_underscore_plasma(capsys, tmp_path):
+    """Two cell types whose safe file names collide write two prediction files."""
+    from scotm.cli import main
+
+    path = tmp_path / "d.h5ad"
+    synthetic_counts(n_per=10, n_genes=30, types=("B/plasma", "B_plasma", "T")).write_h5ad(path)
+    argv = ["--quiet", "run", "--data", str(path), "--methods", "identity", "--n-top-genes", "0"]
+    out = tmp_path / "o"
+    assert main([*argv, "--holdout", "all", "--out", str(out)]) == 0
+    files = sorted(p.name for p in (out / "predictions" / "identity").iterdir())
+    assert len(files) == 3 and "T.h5ad" in files, files
+    assert sum(f.startswith("B_plasma-") for f in files) == 2, files

@@ -57,10 +57,13 @@ def test_mean_shift_recovers_additive_shift():
 
 def test_mean_shift_clips_at_zero():
     train = _log_data(
-        {("A", "control"): np.full((3, 2), 1.0), ("A", "stimulated"): np.array([[0.0, 3.0]] * 3)}
-    )
+        {
+            ("A", "control"): np.array([[1.5, 1.0], [1.25, 1.2], [1.75, 1.4]]),
+            ("A", "stimulated"): np.array([[0.0, 3.5]] * 3),
+        }
+    )  # log-like values: integer ones would be refused as raw counts
     pred = MeanShift().fit(train).predict(train[:3].copy())
-    np.testing.assert_allclose(pred.X, [[0.0, 3.0]] * 3)
+    np.testing.assert_allclose(pred.X, [[0.0, 3.3], [0.0, 3.5], [0.25, 3.7]])
 
 
 def test_pca_ot_recovers_per_cell_type_shift():

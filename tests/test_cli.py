@@ -343,3 +343,50 @@ def test_import_is_lazy():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_runtime_error_exits_1_in_one_line(capsys, eval_files, monkeypatch):
+    """A failure that is not the input's fault: exit 1, one line; the traceback with -v."""
+    from scotm import metrics
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory\nsecond line")
+
+    monkeypatch.setattr(metrics, "evaluate", boom)
+    f = eval_files
+    argv = ["evaluate", "--ctrl", f["ctrl"], "--real", f["real"], "--pred", f["real"]]
+    code, _, err = _run(capsys, "-q", *argv)
+    assert code == 1 and "Traceback" not in err
+    assert err.strip().splitlines() == [
+        "scotm: error: RuntimeError: CUDA out of memory (run with --verbose for the traceback)"
+    ]
+    code, _, err = _run(capsys, "-v", *argv)
+    assert code == 1 and "Traceback (most recent call last)" in err and "boom" in err
+
+
+def test_usage_error_exits_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--input-scale", "bogus"])
+    assert info.value.code == 2
+    assert "invalid choice: 'bogus'" in capsys.readouterr().err
+
+
+def test_input_scale_flag(capsys, write, tmp_path, monkeypatch):
+    """--input-scale reaches prepare; 'log' on integer data overrides the detection."""
+    from scotm import pp
+
+    seen, prepare = [], pp.prepare
+
+    def spy(adata, *args, **kwargs):
+        seen.append(kwargs.get("input_scale"))
+        return prepare(adata, *args, **kwargs)
+
+    monkeypatch.setattr(pp, "prepare", spy)
+    path = write(synthetic_counts(n_per=20, n_genes=50), "counts.h5ad")
+    run = ["run", "--data", path, "--methods", "identity", "--n-top-genes", "0"]
+    for i, scale in enumerate(("auto", "log")):
+        code, _, err = _run(
+            capsys, "-q", *run, "--input-scale", scale, "--out", str(tmp_path / str(i))
+        )
+        assert code == 0, err
+    assert seen == ["auto", "log"]

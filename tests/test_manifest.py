@@ -235,8 +235,27 @@ def test_tampered_saved_model_is_detected(saved_model, tmp_path, how, pattern):
     verify(path, required=["scotm.json", "weights.safetensors", "transport.npz"])
     _tamper(path, how)
     _refused(path, pattern)
-    if how in ("swap-genes", "nan-shifts"):  # without the manifest, load takes it silently
-        assert SCOTM.load(path).is_trained
+    with pytest.raises(ScotmInputError, match=pattern) as info:  # the load checks it too
+        SCOTM.load(path)
+    assert "\n" not in str(info.value)
+
+
+def test_save_writes_the_manifest_and_load_verifies_it(tmp_path):
+    import scotm
+    from scotm.model import FORMAT_VERSION, SCOTM
+
+    adata = scotm.pp.prepare(scotm.datasets.toy(n_cells=120, n_genes=12, seed=3), None)
+    model = SCOTM(adata, hidden=(8,), n_latent=2, max_epochs=1)
+    model.train(progress=False)
+    model.save(tmp_path / "m")
+    m = verify(tmp_path / "m", required=["scotm.json", "weights.safetensors", "transport.npz"])
+    assert (
+        FORMAT_VERSION == 3
+        and json.loads((tmp_path / "m" / "scotm.json").read_text())["format_version"]
+        == FORMAT_VERSION
+    )
+    assert set(m["files"]) == {"scotm.json", "weights.safetensors", "transport.npz"}
+    assert SCOTM.load(tmp_path / "m").is_trained
 
 
 def test_saved_model_loads_from_verified_bytes(saved_model):

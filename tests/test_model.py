@@ -9,6 +9,7 @@ import pytest
 
 import scotm
 from scotm import ScotmInputError, metrics
+from scotm._manifest import write_manifest
 from scotm.benchmark import Keys, holdout_split
 from scotm.model import ABLATIONS, FORMAT_VERSION, SCOTM
 
@@ -60,6 +61,7 @@ def test_save_load_roundtrip(tmp_path, fold, trained):
     loaded = SCOTM.load(tmp_path / "m")
     np.testing.assert_array_equal(loaded.predict(fold.ctrl).X, trained.predict(fold.ctrl).X)
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "manifest.json",
         "scotm.json",
         "transport.npz",
         "weights.safetensors",
@@ -94,11 +96,20 @@ def test_load_refuses_foreign_old_and_damaged(tmp_path, trained):
     meta = json.loads((tmp_path / "m" / "scotm.json").read_text())
     meta["format_version"] = 999
     (tmp_path / "m" / "scotm.json").write_text(json.dumps(meta))
+    with pytest.raises(ScotmInputError, match=r"scotm.json has \d+ bytes, the manifest says"):
+        SCOTM.load(tmp_path / "m")
+    write_manifest(tmp_path / "m")  # as a future scotm would save it
     with pytest.raises(ScotmInputError, match="format 999"):
         SCOTM.load(tmp_path / "m")
     trained.save(tmp_path / "d")
     (tmp_path / "d" / "weights.safetensors").write_bytes(b"not weights")
+    with pytest.raises(ScotmInputError, match=r"weights.safetensors has \d+ bytes, the manifest"):
+        SCOTM.load(tmp_path / "d")
+    write_manifest(tmp_path / "d")  # checksums match, the content is still not weights
     with pytest.raises(ScotmInputError, match="damaged or incompatible"):
+        SCOTM.load(tmp_path / "d")
+    (tmp_path / "d" / "manifest.json").unlink()
+    with pytest.raises(ScotmInputError, match="has no manifest.json, which format 3 always"):
         SCOTM.load(tmp_path / "d")
     (tmp_path / "j").mkdir()
     (tmp_path / "j" / "scotm.json").write_text("{not json")
@@ -123,7 +134,10 @@ def test_nan_is_refused_with_cell_count(fold, trained):
 
 
 def test_untrained_and_bad_settings():
-    adata = scotm.datasets.toy(n_cells=60, n_genes=10)
+    counts = scotm.datasets.toy(n_cells=60, n_genes=10)
+    with pytest.raises(ScotmInputError, match=r"look like raw counts; .*scotm\.pp\.prepare"):
+        SCOTM(counts)
+    adata = scotm.pp.prepare(counts, n_top_genes=None)
     with pytest.raises(ScotmInputError, match="not trained"):
         SCOTM(adata).predict(adata)
     with pytest.raises(ScotmInputError, match="unknown setting"):

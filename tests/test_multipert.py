@@ -11,6 +11,7 @@ import pytest
 
 import scotm
 from scotm import ScotmInputError, transport
+from scotm._manifest import write_manifest
 from scotm.model import SCOTM
 
 from ._synth import multi_drug_counts
@@ -204,6 +205,7 @@ def test_both_priors_save_load(tmp_path, drugs):
     files = sorted(p.name for p in (tmp_path / "m").iterdir())
     assert files == [
         "embeddings.npz",
+        "manifest.json",
         "response.safetensors",
         "scotm.json",
         "transport.npz",
@@ -228,7 +230,8 @@ def test_both_priors_save_load(tmp_path, drugs):
     # a model of the previous format is refused with a clear line
     meta["format_version"] = 1
     (tmp_path / "m" / "scotm.json").write_text(json.dumps(meta))
-    with pytest.raises(ScotmInputError, match="format 1; .* reads format 2"):
+    write_manifest(tmp_path / "m")
+    with pytest.raises(ScotmInputError, match="format 1; .* reads formats 2, 3"):
         SCOTM.load(tmp_path / "m")
 
 

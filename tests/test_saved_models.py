@@ -43,3 +43,62 @@ def test_format_2_model_loads_and_predicts_the_same(generator, name):
         assert set(before) == set(now)
         for key in before:
             np.testing.assert_allclose(now[key], before[key], rtol=RTOL, atol=ATOL, err_msg=key)
+
+
+def test_format_2_model_warns_that_it_has_no_checksums(caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="scotm"):
+        SCOTM.load(DATA / "saved_v2" / "plain")
+    assert any("carry no checksums (re-save" in r.getMessage() for r in caplog.records)
+
+
+_UNSAFE_V2 = r"""
+import os, shutil, sys
+from pathlib import Path
+from scotm.model import SCOTM
+from scotm._errors import ScotmInputError
+src, d, name, kind = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+shutil.copytree(src, d)
+(d / name).unlink()
+if kind == "fifo":
+    os.mkfifo(d / name)
+elif kind == "urandom":
+    os.symlink("/dev/urandom", d / name)
+else:
+    (d.parent / "outside.npz").write_bytes((src / name).read_bytes())
+    os.symlink(d.parent / "outside.npz", d / name)
+try:
+    SCOTM.load(d)
+except ScotmInputError as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "pattern"),
+    [
+        ("scotm.json", "fifo", r"scotm\.json is a FIFO"),
+        ("scotm.json", "urandom", r"scotm\.json is a symbolic link"),
+        ("transport.npz", "outside", r"transport\.npz is a symbolic link"),
+    ],
+    ids=["v2-fifo-scotm-json", "v2-urandom-scotm-json", "v2-link-out-transport"],
+)
+def test_format_2_files_are_read_safely(tmp_path, name, kind, pattern):
+    """A format-2 directory has no checksums, but is read through the same safe reader."""
+    import os
+    import re
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    args = [str(DATA / "saved_v2" / "plain"), str(tmp_path / "m"), name, kind]
+    out = subprocess.run(
+        [sys.executable, "-c", _UNSAFE_V2, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    lines = out.stdout.strip().splitlines()
+    assert out.returncode == 0 and len(lines) == 1, out.stderr
+    assert re.search(pattern, lines[0]), lines[0]

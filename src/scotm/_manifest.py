@@ -261,3 +261,18 @@ def read_verified_bytes(
     data = b"".join(_chunks(directory, name, limit))
     _mismatch(directory, name, entry, hashlib.sha256(data).hexdigest(), len(data))
     return data
+
+
+def read_safe_bytes(
+    directory: str | os.PathLike, name: str, max_bytes: int = MAX_FILE_BYTES
+) -> bytes:
+    """The bytes of ``directory/name`` read as safely as a verified file, with no checksum.
+
+    For directories saved before manifests existed: only a regular file directly inside the
+    directory, no larger than ``max_bytes``, is read (no FIFO, device or symbolic link).
+
+    Examples
+    --------
+    >>> meta = json.loads(read_safe_bytes("old_model", "scotm.json"))  # doctest: +SKIP
+    """
+    return b"".join(_chunks(Path(directory), name, max_bytes))

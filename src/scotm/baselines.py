@@ -14,10 +14,10 @@ import anndata as ad
 import numpy as np
 from sklearn.decomposition import PCA
 
-from . import transport
+from . import transport, validate
 from ._arrays import dense
 from ._errors import ScotmInputError
-from .design import Keys, check_finite, check_genes
+from .design import Keys, check_genes
 
 logger = logging.getLogger(__name__)
 __all__ = ["BASELINES", "Baseline", "Identity", "MeanShift", "PcaOT", "dense", "prediction_adata"]
@@ -55,13 +55,13 @@ class Baseline:
     def _split(self, train: ad.AnnData) -> tuple[np.ndarray, np.ndarray]:
         keys = self.keys
         keys.check(train)
-        check_finite(train)
+        validate.require_log(train, "the training data")
         self.var_names_ = train.var_names.copy()  # the genes predict() will require
         cond = keys.conditions(train)
         return cond == self.control, cond == self.perturbed
 
     def _check_predict(self, ctrl: ad.AnnData) -> None:
-        check_finite(ctrl)
+        validate.require_log(ctrl, "the control cells")
         genes = getattr(self, "var_names_", None)
         if genes is not None:
             check_genes(ctrl, genes, "the control cells")

@@ -168,9 +168,12 @@ def evaluate(
     """
     check_genes(ctrl, real, "real")
     check_genes(ctrl, pred, "pred")
+    from .validate import check_finite  # validate imports nothing of metrics
+
     for name, a in (("ctrl", ctrl), ("real", real), ("pred", pred)):
         if a.n_obs < 2:
             raise ScotmInputError(f"{name} has {a.n_obs} cells; evaluation needs at least 2")
+        check_finite(a, name)
     if degs is None:
         degs = top_degs(ctrl, real, n_degs)
     idx = ctrl.var_names.get_indexer(degs)

@@ -43,7 +43,9 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import anndata as ad
 import numpy as np
@@ -380,3 +382,50 @@ def validate(
     if condition_key is not None:
         check_keys(adata, condition_key, control, perturbed, cell_type_key)
     return detect_scale(adata, what, stats)
+
+
+_VALIDATED: ContextVar[bool] = ContextVar("scotm_validated", default=False)
+
+
+@contextmanager
+def validated() -> Iterator[None]:
+    """Within, :func:`require_log` skips its full-matrix checks (the caller ran them once).
+
+    For an entry point that slices data it has validated (a benchmark's folds).
+
+    Examples
+    --------
+    >>> with validated():
+    ...     pass
+    """
+    token = _VALIDATED.set(True)
+    try:
+        yield
+    finally:
+        _VALIDATED.reset(token)
+
+
+def require_log(adata: ad.AnnData, what: str = "the data") -> None:
+    """Refuse data an entry point cannot use: bad names, values, or raw counts.
+
+    Duplicated names are always checked (cheap); the matrix (:func:`check_matrix`) and
+    its scale (:func:`detect_scale`) once, unless inside :func:`validated`. Output of
+    :func:`scotm.pp.prepare` (``uns['scotm_pp']``) is log-normalised by construction (its
+    ``input_scale`` may have overridden the detection): its scale is not detected again.
+
+    Examples
+    --------
+    >>> import anndata as ad, numpy as np
+    >>> require_log(ad.AnnData(np.array([[0.0, 1.5], [2.3, 0.7]])))
+    """
+    check_names(adata, what)
+    if _VALIDATED.get():
+        return
+    stats = check_matrix(adata, what)
+    if "scotm_pp" in adata.uns:
+        return
+    if detect_scale(adata, what, stats) == "counts":
+        raise ScotmInputError(
+            f"{what} look like raw counts; scotm needs log-normalised data: run "
+            "scotm.pp.prepare(adata) first (input_scale='log' there if they are logs)"
+        )

@@ -11,9 +11,12 @@ import anndata as ad
 import pandas as pd
 
 from .. import metrics as _metrics
+from .. import validate
 from .._io import write_h5ad, write_text
 from ..design import Fold, Keys, foldable_cell_types, split
+from ..validate import validated
 from .methods import GENEPT_KEY, check_methods, method_changes, method_factories
+from .output import file_names, run_folder, safe_name  # noqa: F401  (safe_name: public here)
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +55,9 @@ def run_benchmark(
     keys: Keys = Keys(),  # noqa: B008  (frozen: safe as a default)
     on_prediction: PredictionCallback | None = None,
     split_kind: str = "cell_type",
+    *,
+    overwrite: bool = False,
+    finish: Callable[[Path, pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame:
     """Run every method on every held-out fold and score it with :func:`scotm.metrics.evaluate`.
 
@@ -65,7 +71,12 @@ def run_benchmark(
         What to hold out, one fold each: cell types (all types with both conditions if
         ``None``), or perturbations with ``split_kind="perturbation"``.
     out_dir
-        If given, writes ``metrics.csv`` and ``predictions/<method>/<cell type>.h5ad``.
+        If given, writes ``metrics.csv``, ``run.json`` and
+        ``predictions/<method>/<holdout>.h5ad`` (names from
+        :func:`scotm.benchmark.output.file_names`: distinct even where two holdouts' safe
+        names collide). The folder is built aside and replaces ``out_dir`` only when the run
+        is complete (:func:`scotm.benchmark.output.run_folder`): a non-empty ``out_dir`` is
+        refused unless ``overwrite``.
     on_prediction
         If given, called as ``on_prediction(fold, method, pred, degs)`` after each prediction
         is scored (and written): the fold's cells, the method, its predicted cells and the
@@ -74,6 +85,9 @@ def run_benchmark(
 
     split_kind
         How a fold is made (:data:`scotm.design.SPLITS`).
+    finish
+        If given with ``out_dir``, called as ``finish(folder, table)`` once every fold is
+        scored, before the folder is put in place (e.g. to write a report into it).
 
     Returns
     -------
@@ -87,12 +101,30 @@ def run_benchmark(
     >>> table.loc[0, "method"]
     'identity'
     """
-    factories = method_factories()
     methods = check_methods(methods)
-    keys.check(adata)
+    perts = keys.check(adata)
+    validate.require_log(adata)  # once here; the folds are slices of these data
     adata = add_priors(adata, methods)
     holdouts = list(holdouts) if holdouts else foldable_cell_types(adata, keys)
-    out = Path(out_dir) if out_dir is not None else None
+    if split_kind == "cell_type":  # before any training: each held-out type can be scored
+        labels = [keys.control, *(perts if isinstance(keys.perturbed, str) else [])]
+        validate.check_group_sizes(adata, keys.condition_key, labels, keys.cell_type_key, holdouts)
+    args = (adata, methods, holdouts, keys, on_prediction, split_kind)
+    with validated():
+        if out_dir is None:
+            return _run_folds(*args, None)
+        info = {"methods": list(methods), "holdouts": [str(h) for h in holdouts]}
+        with run_folder(out_dir, overwrite, **info) as tmp:
+            table = _run_folds(*args, tmp)
+            write_text(table.to_csv(index=False), tmp / "metrics.csv")
+            if finish is not None:
+                finish(tmp, table)
+        return table
+
+
+def _run_folds(adata, methods, holdouts, keys, on_prediction, split_kind, out) -> pd.DataFrame:
+    factories = method_factories()
+    names = file_names([str(h) for h in holdouts])
     rows = []
     for h_i, holdout in enumerate(holdouts, 1):
         fold = split(adata, holdout, keys, split_kind, check=False)  # checked above
@@ -117,24 +149,11 @@ def run_benchmark(
             )
             logger.info("  %s", ", ".join(f"{k}={v:.3f}" for k, v in scores.items()))
             if out is not None:
-                write_h5ad(pred, out / "predictions" / method / f"{safe_name(holdout)}.h5ad")
+                write_h5ad(pred, out / "predictions" / method / f"{names[str(holdout)]}.h5ad")
             if on_prediction is not None:
                 on_prediction(fold, method, pred, degs)
             del model, pred  # freed before the next method is fit
-        if out is not None:
-            write_text(pd.DataFrame(rows).to_csv(index=False), out / "metrics.csv")
     return pd.DataFrame(rows)
-
-
-def safe_name(name: str) -> str:
-    """A file name for a cell type: keep letters, digits and ' +-_.', replace the rest.
-
-    Examples
-    --------
-    >>> safe_name("CD4 T/NK")
-    'CD4 T_NK'
-    """
-    return "".join(ch if ch.isalnum() or ch in " +-_." else "_" for ch in name)
 
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 import warnings
 from collections.abc import Sequence
 
@@ -57,6 +58,7 @@ __all__ = [
     "BASELINE_METHODS",
     "COMMANDS",
     "EXIT_INPUT_ERROR",
+    "EXIT_RUNTIME_ERROR",
     "KANG_DEFAULT_HOLDOUT",
     "RUN_METHODS",
     "Command",
@@ -104,8 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: exit code of a failure that is not the input's fault (input and usage errors exit 2)
+EXIT_RUNTIME_ERROR = 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``scotm`` command line; returns the exit code.
+
+    0 on success, 2 (:data:`EXIT_INPUT_ERROR`) for usage and input errors, 1
+    (:data:`EXIT_RUNTIME_ERROR`) for any other failure; each is one ``scotm: error:`` line,
+    with the traceback only under ``--verbose``.
 
     Examples
     --------
@@ -120,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 # library chatter (anndata/scanpy FutureWarnings, ...) drowns the progress lines
                 warnings.simplefilter("ignore", FutureWarning)
                 warnings.simplefilter("ignore", DeprecationWarning)
+                # anndata's UserWarnings (duplicated names, ...) would add lines to a one-line
+                # error; the checks say the same in their own line
+                warnings.simplefilter("ignore", UserWarning)
             if getattr(args, "data", None) is not None:
                 check_path(args.data)  # before the command imports scanpy/torch (seconds)
             with threads_from_args(args):  # --threads N: SCOTM_THREADS=N while it runs
@@ -131,6 +144,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("scotm: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a runtime failure, not the user's input: exit 1
+        if args.verbose:
+            traceback.print_exc()
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        line = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+        print(f"scotm: error: {line} (run with --verbose for the traceback)", file=sys.stderr)
+        return EXIT_RUNTIME_ERROR
     finally:  # leave the process as it was: main() is also called in-process (tests, notebooks)
         logger.removeHandler(handler)
         logger.setLevel(logging.NOTSET)

@@ -135,18 +135,18 @@ def _benchmark(args: argparse.Namespace, *, default_first: bool) -> int:
         from ..report import FigureCollector, report_method
 
         collector = FigureCollector(report_method(methods))  # keeps PNGs, not predictions
-    table = run_benchmark(
-        adata, methods=methods, holdouts=holdouts, out_dir=out, keys=keys, on_prediction=collector
-    )
-    print(format_table(table))
-    print(f"\nmetrics: {out / 'metrics.csv'}\npredictions: {out / 'predictions'}/<method>/")
-    if collector is not None:
+    report: list[Path] = []
+
+    def finish(folder: Path, table) -> None:  # inside the run's folder, before it is in place
+        print(format_table(table))
+        if collector is None:
+            return
         from ..report import write_report
 
         logger.info("Writing the report (bar charts, tables, settings) ...")
         t1 = time.perf_counter()
         path = write_report(
-            out,
+            folder,
             table,
             collector.folds,
             settings=_report_settings(args, methods, holdouts, keys),
@@ -155,12 +155,25 @@ def _benchmark(args: argparse.Namespace, *, default_first: bool) -> int:
         )
         page_s = time.perf_counter() - t1
         logger.info(
-            "Report written in %.1f s (per-fold figures %.1f s + page %.1f s): %s",
+            "Report written in %.1f s (per-fold figures %.1f s + page %.1f s)",
             collector.seconds + page_s,
             collector.seconds,
             page_s,
-            path,
         )
+        report.append(out / Path(path).relative_to(folder))
+
+    run_benchmark(
+        adata,
+        methods=methods,
+        holdouts=holdouts,
+        out_dir=out,
+        keys=keys,
+        on_prediction=collector,
+        overwrite=args.overwrite,
+        finish=finish,
+    )
+    print(f"\nmetrics: {out / 'metrics.csv'}\npredictions: {out / 'predictions'}/<method>/")
+    for path in report:
         print(f"report: {path}")
     return 0
 

@@ -46,6 +46,7 @@ FLAGS = {
     "perturbation_embedding": "--perturbation-embeddings (a CSV with a row for it)",
     "perturbation": "--perturbation",
     "overwrite": "--overwrite",
+    "out_dir": "--out",
 }
 
 
@@ -142,6 +143,13 @@ def add_data_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="highly variable genes to keep (default 2000; 0 keeps every gene)",
     )
+    g.add_argument(
+        "--input-scale",
+        choices=("auto", "counts", "log"),
+        default="auto",
+        help="what --data holds: raw counts, log-normalised values, or auto (detected from "
+        "every value; default)",
+    )
 
 
 def add_benchmark_arguments(
@@ -178,6 +186,12 @@ def add_benchmark_arguments(
     )
     g.add_argument("--out", default=out, metavar="DIR", help=f"output directory (default: {out})")
     add_threads_argument(g)
+    g.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a non-empty --out as a whole (the old run stays until the new one is "
+        "complete)",
+    )
     g.add_argument(
         "--report",
         action=argparse.BooleanOptionalAction,
@@ -274,20 +288,15 @@ def check_path(path: str | Path, what: str = "--data") -> Path:
 
 
 def read_h5ad(path: str | Path, what: str = "--data") -> ad.AnnData:
-    """Read an h5ad file, turning every way it can be unreadable into a ScotmInputError.
+    """:func:`scotm.validate.read_h5ad`: any way the file fails (a hang too) is one line.
 
     Examples
     --------
     >>> adata = read_h5ad("data.h5ad")  # doctest: +SKIP
     """
-    import anndata as ad
+    from ..validate import read_h5ad as _read
 
-    path = check_path(path, what)
-    try:
-        return ad.read_h5ad(path)
-    except Exception as exc:  # h5py/anndata raise OSError, KeyError, ... for a bad file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ScotmInputError(f"cannot read {what} {path} as an .h5ad file ({reason})") from exc
+    return _read(check_path(path, what), what)
 
 
 def read_data(args: argparse.Namespace, keys: Keys | None = None) -> tuple[ad.AnnData, Keys]:
@@ -323,7 +332,8 @@ def prepare_data(adata: ad.AnnData, args: argparse.Namespace) -> ad.AnnData:
     from .. import pp
 
     logger.info("Preprocessing %d cells x %d genes", adata.n_obs, adata.n_vars)
-    adata = pp.prepare(adata, n_top_genes=args.n_top_genes or None)
+    scale = getattr(args, "input_scale", "auto")
+    adata = pp.prepare(adata, n_top_genes=args.n_top_genes or None, input_scale=scale)
     logger.info("Prepared %d cells x %d genes", adata.n_obs, adata.n_vars)
     return adata
 

@@ -19,10 +19,10 @@ import anndata as ad
 import numpy as np
 import torch
 
-from .. import transport
+from .. import transport, validate
 from .._embeddings import PerturbationEmbeddings, cell_embedding
 from .._errors import ScotmInputError
-from ..design import Keys, check_finite, check_genes
+from ..design import Keys, check_genes
 from ..module import get_network
 from . import persist
 from . import predict as _p
@@ -182,7 +182,7 @@ class SCOTM:
     def build_references(self) -> References:
         """One OT reference per training perturbation, from the training cells' codes."""
         s = self.settings
-        Z = self.get_latent(self.adata)
+        Z = self._latent(self.adata)  # the training data: checked at setup
         return build_references(Z, self.adata, self.design, self.perturbations, s.transport, s.seed)
 
     def trained(self, refs: dict[str, Reference], history: list, response_history: list) -> None:
@@ -238,8 +238,11 @@ class SCOTM:
         >>> model.get_latent(ctrl).shape  # doctest: +SKIP
         (500, 64)
         """
-        check_genes(adata, self.var_names)
-        check_finite(adata)
+        validate.require_log(adata, "the control cells")
+        check_genes(adata, self.var_names, "the control cells")
+        return self._latent(adata, batch_size)
+
+    def _latent(self, adata: ad.AnnData, batch_size: int = 4096) -> np.ndarray:
         out = _p.encode(self.module, adata.X, self.cell_embedding_of(adata), batch_size)
         return np.vstack(out).astype(np.float64) if out else np.zeros((0, self.settings.n_latent))
 

@@ -1,20 +1,27 @@
-"""Saving and reading a model directory (format 2): one state, its weights and references.
+"""Saving and reading a model directory (format 3): one state, its weights and references.
 
 Weights go to safetensors; the state (:class:`~scotm.model.state.ModelState`: settings, keys,
 genes, the priors' provenance) plus the training record to JSON; the OT references and the
 training perturbations' embedding table to ``.npz`` files of plain arrays: loading never
-unpickles anything.
+unpickles anything. ``manifest.json`` (written last, see :mod:`scotm._manifest`) holds the
+SHA-256 and size of every file; loading reads each file once, through that check, so a
+tampered, truncated or foreign file, a FIFO, a device or a link is refused in one line.
+Format-2 directories (no manifest) still load through the same safe reader, with a warning.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import _manifest
 from .._errors import ScotmInputError
 from .._io import atomic_dir
 from . import reference
@@ -23,7 +30,10 @@ from .state import ModelState
 if TYPE_CHECKING:  # pragma: no cover
     from .core import SCOTM
 
-FORMAT_VERSION = 2  # 2: several perturbations, prior embeddings, the response network
+logger = logging.getLogger("scotm.model")
+
+FORMAT_VERSION = 3  # 2: several perturbations, prior embeddings, the response network; 3: manifest
+READS = (2, 3)  # format versions this scotm loads
 SETTINGS_FILE = "scotm.json"
 WEIGHTS_FILE = "weights.safetensors"
 TRANSPORT_FILE = "transport.npz"
@@ -84,32 +94,87 @@ def save(model: SCOTM, path: str | os.PathLike, overwrite: bool = False) -> None
             "response_history": model.response_history,
         }
         (tmp / SETTINGS_FILE).write_text(json.dumps(meta, indent=1))
+        _manifest.write_manifest(tmp)
 
 
-def read_meta(path: Path) -> dict[str, Any]:
+class _Reader:
+    """Every file of one model directory, read once through the manifest's checks."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        if not path.is_dir():
+            raise ScotmInputError(f"{path} is not a directory holding a saved scotm model")
+        self.manifest = None
+        if os.path.lexists(path / _manifest.MANIFEST_FILE):
+            self.manifest = _manifest.read_manifest(path)
+        elif not os.path.lexists(path / SETTINGS_FILE):
+            raise ScotmInputError(f"{path} is not a saved scotm model (no {SETTINGS_FILE})")
+
+    def bytes(self, name: str) -> bytes:
+        if self.manifest is None:
+            return _manifest.read_safe_bytes(self.path, name)
+        return _manifest.read_verified_bytes(self.path, name, self.manifest)
+
+    def npz(self, name: str):
+        return np.load(io.BytesIO(self.bytes(name)), allow_pickle=False)
+
+    def tensors(self, name: str) -> dict:
+        from safetensors.torch import load as load_safetensors
+
+        return load_safetensors(self.bytes(name))
+
+
+def read_meta(path: Path, reader: _Reader | None = None) -> dict[str, Any]:
     """``scotm.json`` of a saved model, checked to be one this scotm reads.
 
     Examples
     --------
     >>> read_meta(Path("my_model"))["format_version"]  # doctest: +SKIP
-    2
+    3
     """
+    reader = _Reader(path) if reader is None else reader
     meta_file = path / SETTINGS_FILE
-    if not meta_file.exists():
-        raise ScotmInputError(f"{path} is not a saved scotm model (no {SETTINGS_FILE})")
     try:
-        meta = json.loads(meta_file.read_text())
+        meta = json.loads(reader.bytes(SETTINGS_FILE))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ScotmInputError(f"{meta_file} is corrupt ({exc}); re-save the model") from exc
     if not isinstance(meta, dict) or meta.get("format") != "scotm":
         raise ScotmInputError(f"{path} is not a saved scotm model")
     found = meta.get("format_version")
-    if found != FORMAT_VERSION:
+    if found not in READS:
         raise ScotmInputError(
-            f"{path} has model format {found}; this scotm ({version()}) reads format "
-            f"{FORMAT_VERSION}: re-train, or use the scotm version that saved it"
+            f"{path} has model format {found}; this scotm ({version()}) reads formats "
+            f"{', '.join(map(str, READS))}: re-train, or use the scotm version that saved it"
+        )
+    if reader.manifest is None:
+        if found >= 3:
+            raise ScotmInputError(
+                f"saved model at {path} has no {_manifest.MANIFEST_FILE}, which format {found} "
+                "always writes: the directory is incomplete; save the model again"
+            )
+        logger.warning(
+            "%s was saved in format %s: its files carry no checksums (re-save it to add them)",
+            path,
+            found,
         )
     return meta
+
+
+def _check_references(path: Path, refs: dict, n_latent: int) -> None:
+    """Refuse OT references of the wrong shape or with NaN (a checksum cannot tell)."""
+    for name, ref in refs.items():
+        codes, shifts = np.asarray(ref.codes), np.asarray(ref.shifts)
+        if codes.ndim != 2 or codes.shape[1] != n_latent or shifts.shape != codes.shape:
+            raise ScotmInputError(
+                f"saved model at {path} is damaged: {TRANSPORT_FILE} holds codes "
+                f"{codes.shape} and shifts {shifts.shape} for '{name}', but the latent space "
+                f"has {n_latent} dimensions; save the model again"
+            )
+        if not (np.isfinite(codes).all() and np.isfinite(shifts).all()):
+            raise ScotmInputError(
+                f"saved model at {path} is damaged: {TRANSPORT_FILE} holds NaN or infinite "
+                f"codes or shifts for '{name}'; save the model again"
+            )
 
 
 def load(cls: type[SCOTM], path: str | os.PathLike) -> SCOTM:
@@ -120,24 +185,34 @@ def load(cls: type[SCOTM], path: str | os.PathLike) -> SCOTM:
     >>> model = load(SCOTM, "my_model/")  # doctest: +SKIP
     """
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
     path = Path(path)
-    meta = read_meta(path)
+    reader = _Reader(path)
+    meta = read_meta(path, reader)
     try:
         table = None
         if meta.get("perturbation_embedding") is not None:
-            with np.load(path / EMBEDDINGS_FILE, allow_pickle=False) as emb:
+            with reader.npz(EMBEDDINGS_FILE) as emb:
                 names, vectors = emb["names"].astype(str), emb["vectors"].astype(np.float32)
                 table = dict(zip(names, vectors, strict=True))
         state = ModelState.from_json(meta, table)
         model = cls(state=state)
-        model.module.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
+        model.module.load_state_dict(reader.tensors(WEIGHTS_FILE))
         if model.response is not None:
-            model.response.load_state_dict(load_file(str(path / RESPONSE_FILE)))
-        with np.load(path / TRANSPORT_FILE, allow_pickle=False) as arrays:
+            model.response.load_state_dict(reader.tensors(RESPONSE_FILE))
+        with reader.npz(TRANSPORT_FILE) as arrays:
             refs = reference.unpack(arrays, state.perturbations)
-    except (KeyError, OSError, RuntimeError, ValueError, TypeError, SafetensorError) as exc:
+        _check_references(path, refs, model.settings.n_latent)
+    except (
+        KeyError,
+        OSError,
+        RuntimeError,
+        ValueError,
+        TypeError,
+        EOFError,
+        zipfile.BadZipFile,
+        SafetensorError,
+    ) as exc:
         if isinstance(exc, ScotmInputError):
             raise
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -13,9 +13,10 @@ from typing import Any
 import anndata as ad
 import numpy as np
 
+from .. import validate
 from .._embeddings import PerturbationEmbeddings, cell_embedding, perturbation_table
 from .._errors import ScotmInputError
-from ..design import Keys, check_finite
+from ..design import Keys
 from .config import Settings
 
 
@@ -44,7 +45,7 @@ class ModelState:
     ) -> ModelState:
         """The state of a model about to be trained on ``adata`` (checked once, here)."""
         perts = keys.check(adata)
-        check_finite(adata)
+        validate.require_log(adata, "the training data")
         if not isinstance(keys.perturbed, str):
             keys = Keys(keys.condition_key, keys.control, tuple(perts), keys.cell_type_key)
         state = cls(keys, perts, settings, np.asarray(adata.var_names.astype(str)))
