@@ -19,8 +19,10 @@ import anndata as ad
 
 from ._errors import ScotmInputError
 
-#: seconds the HDF5 probe may take, plus one per 20 MB of file
-READ_TIMEOUT_S = 30.0
+#: seconds the HDF5 probe may take, plus one per 20 MB of file. Generous on purpose: the probe
+#: starts a Python that imports anndata, which took over 30 s on a 2-core machine under a load
+#: of 10, and a healthy file refused as corrupt is worse than a hang found late.
+READ_TIMEOUT_S = 120.0
 
 _PROBE = r"""
 import os, sys, warnings
@@ -61,7 +63,7 @@ def read_h5ad(
     """Read a user's ``.h5ad``; any failure (hang included) is one :class:`ScotmInputError`.
 
     A separate process first reads the file (h5py's objects, then anndata) under a
-    time limit (``timeout`` s, default 30 s + 1 s per 20 MB, or ``$SCOTM_READ_TIMEOUT``): a
+    time limit (``timeout`` s, default 120 s + 1 s per 20 MB, or ``$SCOTM_READ_TIMEOUT``): a
     corrupted file that makes HDF5 loop forever or crash is reported instead.
     ``probe=False`` skips that second read (for files that are trusted, e.g. a checked cache).
 
