@@ -6,7 +6,7 @@ numpy and scipy (no scotm, no torch at import time). The folds are the masks of
 are those ``score_predictions.py`` rescores (as ``scpram/run_scpram.py`` writes them).
 
 A run script defines ``fit_predict(train, ctrl, holdout, args) -> (X_pred, extra)`` and calls
-``main(name, fit_predict, settings, add_args)``.
+``main(name, fit_predict, settings)`` (every peer takes ``--epochs``; ``add_args`` adds more).
 """
 
 from __future__ import annotations
@@ -150,8 +150,12 @@ def main(
     add_args: Callable[[argparse.ArgumentParser], None] | None = None,
     doc: str = "",
     argv: list[str] | None = None,
+    epochs_help: str = "training epochs; default: the package's own (400 on every Kang fold)",
 ) -> None:
     """Parse the common arguments, run every fold not done before, write its two files.
+
+    Every peer takes ``--epochs`` (``None``: the package's default, described by
+    ``epochs_help``); ``add_args`` adds a peer's own arguments.
 
     A fold is skipped when its prediction and JSON exist and the JSON's ``settings`` equal this
     run's (so a changed epoch count reruns it), unless ``--force``.
@@ -163,6 +167,7 @@ def main(
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (reference: 1)")
     parser.add_argument("--force", action="store_true", help="redo folds already predicted")
+    parser.add_argument("--epochs", type=int, default=None, help=epochs_help)
     if add_args is not None:
         add_args(parser)
     args = parser.parse_args(argv)

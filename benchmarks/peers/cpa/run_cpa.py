@@ -93,14 +93,5 @@ def settings(args, adata):
     }
 
 
-def add_args(parser):
-    parser.add_argument(
-        "--epochs",
-        type=int,
-        default=None,
-        help="training epochs; default: the package's own (400 on every Kang fold)",
-    )
-
-
 if __name__ == "__main__":
-    peerlib.main("cpa", fit_predict, settings, add_args, __doc__)
+    peerlib.main("cpa", fit_predict, settings, doc=__doc__)

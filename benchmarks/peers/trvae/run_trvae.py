@@ -81,15 +81,12 @@ def settings(args, adata):
     }
 
 
-def add_args(parser):
-    parser.add_argument(
-        "--epochs",
-        type=int,
-        default=None,
-        help="most training epochs; default: the package's own (TRVAE.train's n_epochs=400, "
+if __name__ == "__main__":
+    peerlib.main(
+        "trvae",
+        fit_predict,
+        settings,
+        doc=__doc__,
+        epochs_help="most training epochs; default: the package's own (TRVAE.train's n_epochs=400, "
         "with its early stopping)",
     )
-
-
-if __name__ == "__main__":
-    peerlib.main("trvae", fit_predict, settings, add_args, __doc__)
