@@ -183,3 +183,25 @@ def test_sigkill_mid_save_never_loses_or_mixes_a_model(tmp_path):
                 (tmp / p.name).write_bytes(p.read_bytes())
         assert [p.name for p in tmp_path.iterdir()] == ["model"]
     assert with_leftovers > 0, "no kill landed mid-save: the test did not exercise a crash"
+
+
+def test_write_h5ad_under_pandas_string_arrays(tmp_path):
+    """pandas 3 makes text columns StringArrays; anndata refuses them unless opted in.
+
+    Found on a machine with pandas 3: `scotm predict` failed writing its output. pandas'
+    ``future.infer_string`` gives the same arrays under pandas 2.
+    """
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+
+    from scotm._io import write_h5ad
+
+    with pd.option_context("future.infer_string", True):
+        obs = pd.DataFrame({"cell_type": ["B", "T", "NK"]}, index=["a", "b", "c"])
+        adata = ad.AnnData(np.ones((3, 2), dtype=np.float32), obs=obs)
+        assert not isinstance(adata.obs["cell_type"].dtype, np.dtype)  # a pandas StringDtype
+        write_h5ad(adata, tmp_path / "x.h5ad")
+    back = ad.read_h5ad(tmp_path / "x.h5ad")
+    assert list(back.obs_names) == ["a", "b", "c"]
+    assert list(back.obs["cell_type"]) == ["B", "T", "NK"]

@@ -218,8 +218,19 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_h5ad(adata: ad.AnnData, path: str | os.PathLike) -> None:
-    """Write ``adata`` to ``path`` atomically."""
-    with atomic_path(path) as tmp:
+    """Write ``adata`` to ``path`` atomically.
+
+    pandas 3 stores every text column (and obs/var names) as a ``StringArray``; anndata
+    writes those only when ``allow_write_nullable_strings`` is on (files anndata < 0.11
+    cannot read), else it raises. Under pandas < 3 nothing changes.
+    """
+    import anndata
+
+    settings = getattr(anndata, "settings", None)
+    allow = contextlib.nullcontext()
+    if settings is not None and hasattr(settings, "allow_write_nullable_strings"):
+        allow = settings.override(allow_write_nullable_strings=True)
+    with atomic_path(path) as tmp, allow:
         adata.write_h5ad(tmp)
 
 
