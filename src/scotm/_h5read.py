@@ -18,6 +18,7 @@ from pathlib import Path
 import anndata as ad
 
 from ._errors import ScotmInputError
+from ._io import input_file
 
 #: seconds the HDF5 probe may take, plus one per 20 MB of file. Generous on purpose: the probe
 #: starts a Python that imports anndata, which took over 30 s on a 2-core machine under a load
@@ -72,13 +73,7 @@ def read_h5ad(
     >>> import scotm
     >>> adata = scotm.validate.read_h5ad("data.h5ad")  # doctest: +SKIP
     """
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise ScotmInputError(f"{what} file {path} does not exist")
-    if path.is_dir():
-        raise ScotmInputError(f"{what} {path} is a directory, not an .h5ad file")
-    if not path.is_file():
-        raise ScotmInputError(f"{what} {path} is not a regular file")
+    path = input_file(path, what)
     with open(path, "rb") as fh:
         head = fh.read(8)
     if head != _HDF5_SIGNATURE:

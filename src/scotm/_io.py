@@ -217,6 +217,30 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+def input_file(path: str | os.PathLike, what: str = "--data") -> Path:
+    """``path`` as a :class:`~pathlib.Path` if it is a regular file, else one clear error.
+
+    Cheap and import-light, so the CLI can fail on a wrong path before importing anndata.
+
+    Examples
+    --------
+    >>> input_file("missing.h5ad")
+    Traceback (most recent call last):
+    ...
+    scotm._errors.ScotmInputError: --data file missing.h5ad does not exist
+    """
+    from ._errors import ScotmInputError
+
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ScotmInputError(f"{what} file {path} does not exist")
+    if path.is_dir():
+        raise ScotmInputError(f"{what} {path} is a directory, not an .h5ad file")
+    if not path.is_file():
+        raise ScotmInputError(f"{what} {path} is not a regular file")
+    return path
+
+
 def write_h5ad(adata: ad.AnnData, path: str | os.PathLike) -> None:
     """Write ``adata`` to ``path`` atomically.
 

@@ -279,12 +279,9 @@ def check_path(path: str | Path, what: str = "--data") -> Path:
     --------
     >>> check_path("data.h5ad")  # doctest: +SKIP
     """
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise ScotmInputError(f"{what} file {path} does not exist")
-    if path.is_dir():
-        raise ScotmInputError(f"{what} {path} is a directory, not an .h5ad file")
-    return path
+    from .._io import input_file
+
+    return input_file(path, what)
 
 
 def read_h5ad(path: str | Path, what: str = "--data") -> ad.AnnData:
