@@ -153,7 +153,31 @@ class NetworkTask(pl.LightningModule):
         self._log(batch, self.log_val)
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        return adamw(self.parameters(), self.lr, self.weight_decay)
+
+
+def adamw(params, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW with torch's fused kernel where this torch and device support it.
+
+    The fused kernel updates every parameter in one pass instead of about six tensor
+    operations per parameter: on the 2-core CPU it made ``opt.step()`` of the default network
+    several times faster (``benchmarks/adamw_variants.py``). It is the same algorithm, but not
+    bit-identical to the per-tensor loop (another order of float operations). Where the
+    fused kernel is unavailable (an older torch, an unsupported device or dtype) the
+    per-tensor default is used.
+
+    Examples
+    --------
+    >>> opt = adamw(torch.nn.Linear(3, 2).parameters(), 1e-3, 1e-4)
+    >>> type(opt).__name__
+    'AdamW'
+    """
+    params = list(params)
+    try:
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError, ValueError) as err:  # no fused kernel here
+        _logger.debug("fused AdamW unavailable (%s); using the per-tensor update", err)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 
 def autoencoder_task(
