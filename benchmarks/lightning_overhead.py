@@ -14,7 +14,8 @@ Variants (each changes one thing):
   (scotm before it summed them itself);
 - ``lightning_transfer``: Lightning's batch-to-device walk on the CPU (not skipped);
 - ``progress_bar``: Lightning's progress bar on (``SCOTM.train(progress=True)``), to stderr;
-- ``no_validation``: no validation at all (``limit_val_batches=0``; what validation costs);
+- ``no_validation``: no validation at all (``limit_val_batches=0``, no early stopping
+  callback; what validation costs);
 - ``per_tensor_adamw``: torch's default (not fused) AdamW;
 - ``torch_loop``: the same 192 steps (same batches, fused AdamW, no validation, no
   prediction) in a plain torch loop, without Lightning: the floor.
@@ -63,8 +64,11 @@ def main() -> None:
 
     def no_val(trainer_fn):
         def trainer(self, *args, **kwargs):
+            from lightning.pytorch.callbacks import EarlyStopping
+
             t = trainer_fn(self, *args, **kwargs)
-            t.limit_val_batches = 0
+            t.limit_val_batches = 0  # and nothing to stop early on
+            t.callbacks = [c for c in t.callbacks if not isinstance(c, EarlyStopping)]
             return t
 
         return trainer
