@@ -3,7 +3,8 @@
 60 steps of ``VAEModule(2000, hidden=(256, 128), n_latent=64)`` on one random batch of 51 (the
 ~1k-cell fold's batch), 2 threads, the same seed for each variant; prints the median time of
 ``opt.step()`` and whether the parameters after 60 steps equal the per-tensor variant's
-(the one ``scotm/train/tasks.py`` uses today: torch's CPU default).
+(torch's CPU default, which ``scotm/train/tasks.py`` used before it switched to ``fused``
+where torch supports it: ``scotm.train.tasks.adamw``).
 
 Run (repository root, PYTHONPATH=src)::
 

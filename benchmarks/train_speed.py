@@ -21,6 +21,15 @@ hit both; the ratio busy / idle is taken per round.
 Run (repository root, PYTHONPATH=src)::
 
     nice -n 10 python benchmarks/train_speed.py --rounds 2
+
+Every row has wall seconds and the process's CPU seconds (``time.process_time``, all threads)
+of training and of train + predict: on a shared machine the wall time depends on the other
+jobs, the CPU time much less. ``--src old=/path/to/old/src`` times another version of the
+code in the same rounds (A/B on the same machine state)::
+
+    git archive 53115e9~1 src | tar -x -C /tmp/old
+    nice -n 10 python benchmarks/train_speed.py --folds small --conditions idle \\
+        --src old=/tmp/old/src --rounds 3
 """
 
 from __future__ import annotations
@@ -47,11 +56,12 @@ if {n_cells}:
 adata = scotm.pp.prepare(adata, n_top_genes=2000)
 fold = holdout_split(adata, "CD14+ Monocytes")
 settings = {settings}
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 model = SCOTM(fold.train, **settings)
 model.train(progress=False)
+c1 = time.process_time()
 pred = model.predict(fold.ctrl)
-wall = time.perf_counter() - t0
+wall, cpu = time.perf_counter() - t0, time.process_time() - c0
 info = model.train_info
 steps = info["epochs"] * max(1, info["n_train_cells"] // info["batch_size"])
 print(json.dumps({{
@@ -61,15 +71,18 @@ print(json.dumps({{
     "transport_seconds": round(info["transport_seconds"], 2),
     "steps_per_s": round(steps / info["train_seconds"], 1),
     "train_predict_seconds": round(wall, 2), "n_predicted": pred.n_obs,
+    "train_cpu_seconds": round(c1 - c0, 2), "train_predict_cpu_seconds": round(cpu, 2),
 }}))
 """
 
 FOLDS = {"small": 1100, "kang": 0}
 
 
-def run_fold(fold: str, settings: dict, threads: int | None) -> dict:
+def run_fold(fold: str, settings: dict, threads: int | None, src: str | None = None) -> dict:
     env = _env("PASSIVE")
     env.pop("SCOTM_THREADS", None)
+    if src:  # another version of the code (e.g. an export of an older commit's src/)
+        env["PYTHONPATH"] = src
     if threads:
         env["SCOTM_THREADS"] = str(threads)
     code = WORKER.format(n_cells=FOLDS[fold], settings=repr(settings))
@@ -86,39 +99,57 @@ def main(argv=None) -> None:
     ap.add_argument("--kang-epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, help="SCOTM_THREADS for the fits (default: unset)")
     ap.add_argument("--conditions", default="idle,busy")
+    ap.add_argument(
+        "--src",
+        action="append",
+        metavar="LABEL=PATH",
+        help="also time the code in PATH (a src/ folder), alternating with this checkout's; "
+        "repeatable. Rows get a 'code' label ('this' for this checkout)",
+    )
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/train_speed.json"))
     a = ap.parse_args(argv)
     rows = []
+    codes = [("this", None)] + [tuple(x.split("=", 1)) for x in a.src or []]
     for rnd in range(a.rounds):
         for fold in a.folds.split(","):
             settings = {"max_epochs": a.kang_epochs} if fold == "kang" else {}
-            for cond in a.conditions.split(","):
+            for cond, (code, src) in [(c, k) for c in a.conditions.split(",") for k in codes]:
                 comp = None
                 if cond == "busy":
                     comp = subprocess.Popen([sys.executable, "-c", COMPETITOR], env=_env(None))
                     time.sleep(3)
                 try:
                     load = os.getloadavg()[0]
-                    r = run_fold(fold, settings, a.threads)
+                    r = run_fold(fold, settings, a.threads, src)
                 finally:
                     if comp is not None:
                         comp.kill()
                         comp.wait()
                 row = {"round": rnd, "fold": fold, "condition": cond, "threads": a.threads}
+                row["code"] = code
                 row.update(r, load1_before=round(load, 2), load1_after=os.getloadavg()[0])
                 print(json.dumps(row), flush=True)
                 rows.append(row)
     summary = {}
     for fold in a.folds.split(","):
-        by = {(r["round"], r["condition"]): r for r in rows if r["fold"] == fold}
+        by = {
+            (r["round"], r["condition"]): r
+            for r in rows
+            if r["fold"] == fold and r["code"] == "this"
+        }
         ratios = [
             by[(k, "busy")]["steps_per_s"] / by[(k, "idle")]["steps_per_s"]
             for k in range(a.rounds)
             if (k, "busy") in by and (k, "idle") in by
         ]
         summary[fold] = {
-            c: [r["steps_per_s"] for r in rows if r["fold"] == fold and r["condition"] == c]
+            (c if len(codes) == 1 else f"{c} ({code})"): [
+                r["steps_per_s"]
+                for r in rows
+                if r["fold"] == fold and r["condition"] == c and r["code"] == code
+            ]
             for c in a.conditions.split(",")
+            for code, _ in codes
         }
         summary[fold]["busy_over_idle_per_round"] = [round(x, 3) for x in ratios]
     print(json.dumps(summary, indent=1))

@@ -49,6 +49,8 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*GPU available.*")
     warnings.filterwarnings("ignore", message=".*treespec.*")
+    # NetworkTask skips the device transfer on the CPU; Lightning warns that it overrides
+    warnings.filterwarnings("ignore", message=".*overridden `transfer_batch_to_device`.*")
 
 
 def is_rank_zero() -> bool:
