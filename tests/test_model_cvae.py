@@ -127,3 +127,13 @@ def test_faithful_method_is_registered_and_runs(fold):
     assert type(method.model.module) is VAEModule and pred.shape == fold.ctrl.shape
     for name in ("scotm_cvae", "scotm_cdecoder"):
         assert method_changes(name)["network"] == "cvae"
+
+
+def test_a_model_saved_before_these_settings_loads_as_written():
+    from pathlib import Path
+
+    path = Path(__file__).parent / "data" / "saved_v2" / "plain"
+    assert "shift_scale" not in json.loads((path / "scotm.json").read_text())["settings"]
+    model = SCOTM.load(path)
+    assert model.settings.network == "vae" and model.settings.shift_scale == 1.0
+    assert type(model.module) is VAEModule
