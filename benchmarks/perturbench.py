@@ -104,7 +104,12 @@ def score(
     return pd.DataFrame(rows)
 
 
+#: model settings for every SCOTM of the run (``--set KEY=VALUE``; default: scotm's defaults)
+SETTINGS: dict[str, str] = {}
+
+
 def train(adata: ad.AnnData, perturbed, seed: int, **kw) -> SCOTM:
+    kw = {**SETTINGS, **kw}
     return SCOTM(adata, perturbed=perturbed, seed=seed, **kw).train(progress=False)
 
 
@@ -317,7 +322,10 @@ def main() -> None:
     p.add_argument("--out", default="benchmarks/results/perturbench")
     p.add_argument("--embedding", choices=["genesets", "symbol"], default="genesets")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="model settings")
+    p.add_argument("--tag", default="", help="suffix of the output names (e.g. the settings)")
     args = p.parse_args()
+    SETTINGS.update(kv.split("=", 1) for kv in args.set)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     out = Path(args.out)
     if args.task == "summary":
@@ -336,6 +344,7 @@ def main() -> None:
     else:
         table = task_pairs(adata, args.seed, args.embedding)
         by, name = ["pair_kind", "method"], f"pairs_{args.embedding}"
+    name += args.tag
     write_text(table.to_csv(index=False), out / f"{name}_seed{args.seed}.csv")
     text = (
         f"perturbench {args.task} (real data: {Path(args.data).name}), seed {args.seed}, "

@@ -32,7 +32,13 @@ BAD = [
     ("max_epochs", -1, "setting max_epochs must be greater than 0, got -1"),
     ("hidden", 0, "setting hidden must be integers greater than 0, got 0"),
     ("per_cell", "maybe", "setting per_cell must be true or false, got 'maybe'"),
-    ("network", "bogus", "setting network must be one of 'vae', got 'bogus'"),
+    ("network", "bogus", "setting network must be one of 'vae', 'cvae', got 'bogus'"),
+    (
+        "cond_mmd_on",
+        "both",
+        "setting cond_mmd_on must be one of 'latent', 'decoder', got 'both'",
+    ),
+    ("shift_scale", -1, "setting shift_scale must be 0 or more, got -1"),
 ]
 IDS = [f"{k}={v}" for k, v, _ in BAD]
 
@@ -111,6 +117,7 @@ def test_settings_are_split_into_four_configs():
         "per_cell",
         "k",
         "decode",
+        "shift_scale",
     }
     assert s.replace(k=7).k == 7 and s.k == 5
     with pytest.raises(ScotmInputError, match="setting k"):

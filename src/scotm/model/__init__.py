@@ -24,13 +24,14 @@ from .config import (
     TransportConfig,
 )
 from .core import SCOTM
-from .methods import ABLATIONS, PRIOR_METHODS, BenchmarkAdapter
+from .methods import ABLATIONS, FAITHFUL, PRIOR_METHODS, BenchmarkAdapter
 from .persist import FORMAT_VERSION
 from .reference import Reference
 from .state import ModelState
 
 __all__ = [
     "ABLATIONS",
+    "FAITHFUL",
     "FORMAT_VERSION",
     "GENEPT_KEY",
     "POST_TRAINING",

@@ -47,6 +47,12 @@ class ModuleConfig:
     prior: Literal["mmd", "kl"] = "mmd"
     cell_embedding_proj: int = _f(16, "positive")
     response_hidden: tuple[int, ...] = _f((128, 128), "positive")
+    #: network "cvae" only: the weight of the MMD between control and perturbed conditions,
+    #: where it acts (the codes or the decoder's first layer) and which decoder layers see
+    #: the condition (:class:`scotm.module.CondAEModule`)
+    cond_mmd: float = _f(1.0, "non_negative")
+    cond_mmd_on: Literal["latent", "decoder"] = "decoder"
+    cond_layers: Literal["first", "all"] = "first"
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,9 @@ class PredictConfig:
     per_cell: bool = True
     k: int = _f(30, "positive")
     decode: Literal["residual", "full"] = "residual"
+    #: how much of the transferred latent shift is added before decoding (1: all of it; a
+    #: condition-aware network may need none: its decoder carries the response)
+    shift_scale: float = _f(1.0, "non_negative")
 
 
 _GROUPS = {"module": ModuleConfig, "train": TrainConfig, "transport": TransportConfig}

@@ -24,7 +24,7 @@ from .._embeddings import PerturbationEmbeddings, cell_embedding
 from .._errors import ScotmInputError
 from ..design import Keys, check_genes
 from ..module import get_network
-from . import persist
+from . import conditional, persist
 from . import predict as _p
 from .config import OWNER, POST_TRAINING, Settings, parse
 from .reference import Reference, References, build_references
@@ -101,7 +101,7 @@ class SCOTM:
         n_cell = self.cell_embedding["dim"] if self.cell_embedding else 0
         # weights are drawn here, so seed here: the same seed gives identical predictions
         torch.manual_seed(s.seed)
-        self.module = get_network(s.network).from_config(len(self.var_names), s.module, n_cell)
+        self.module = conditional.build_network(s, len(self.var_names), n_cell, self.perturbations)
         self.response = None
         if self.perturbation_embedding is not None:
             torch.manual_seed(s.seed + 1)
@@ -279,8 +279,7 @@ class SCOTM:
         shift, shift_from, sources = _p.latent_shift(
             self, ctrl, z, name, source, perturbation_embedding
         )
-        z_new = z + shift
-        X = _p.DECODERS[self.settings.decode](self.module, ctrl.X, z, z_new)
+        X, z_new = conditional.predict_expression(self, ctrl.X, z, shift, name)
         pred = ad.AnnData(X=X.astype(np.float32), obs=ctrl.obs.copy(), var=ctrl.var.copy())
         pred.obsm["X_scotm"] = z.astype(np.float32)
         pred.obsm["X_scotm_shifted"] = z_new.astype(np.float32)

@@ -33,17 +33,24 @@ def encode(network, X, ce: np.ndarray | None, batch_size: int = 4096) -> list[np
 
 
 @torch.no_grad()
-def decode(network, z: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+def decode(network, z: np.ndarray, batch_size: int = 4096, cond: np.ndarray | None = None):
     """Decoded expression of codes ``z``, a batch at a time.
+
+    ``cond``: one condition vector for every code, for a condition-aware network
+    (:class:`scotm.module.CondAEModule`); ``None`` decodes as the network's default.
 
     Examples
     --------
     >>> X = decode(model.module, model.get_latent(ctrl))  # doctest: +SKIP
     """
-    out = [
-        network.decode(torch.from_numpy(z[i : i + batch_size].astype(np.float32))).numpy()
-        for i in range(0, len(z), batch_size)
-    ]
+    out = []
+    for i in range(0, len(z), batch_size):
+        zb = torch.from_numpy(z[i : i + batch_size].astype(np.float32))
+        if cond is None:
+            out.append(network.decode(zb).numpy())
+        else:
+            c = torch.from_numpy(np.broadcast_to(cond, (len(zb), cond.size)).astype(np.float32))
+            out.append(network.decode(zb, c).numpy())
     return np.vstack(out)
 
 

@@ -19,6 +19,9 @@ from .._errors import ScotmInputError
 from ..design import Keys
 from .config import Settings
 
+#: What a saved model that lacks a setting meant by it (the value before the setting existed).
+LEGACY_SETTINGS = {"shift_scale": 1.0}
+
 
 @dataclass
 class ModelState:
@@ -119,10 +122,13 @@ class ModelState:
             str(k["cell_type_key"]),
         )
         ce, pe = meta.get("cell_embedding"), meta.get("perturbation_embedding")
+        # a file written before a setting existed meant that setting's value at the time
+        settings = {**LEGACY_SETTINGS, **meta["settings"]}
+        settings.setdefault("network", meta.get("networks", {}).get("module", "vae"))
         return cls(
             keys,
             [str(p) for p in meta["perturbations"]],
-            Settings.from_dict(meta["settings"]),
+            Settings.from_dict(settings),
             np.asarray(meta["var_names"], dtype=str),
             None
             if ce is None

@@ -240,9 +240,10 @@ def train_model(model: SCOTM, max_epochs: int | None, runner: Runner) -> None:
     batch_size, steps, epochs, rounds = schedule(
         len(train_idx), s.batch_size, s.target_steps, 10, cap, s.max_steps
     )
-    data = CellDataModule(
-        adata.X, train_idx, val_idx, batch_size, s.seed, extra=model.cell_embedding_of(adata)
-    )
+    from ..model.conditional import condition_index
+
+    extra, cond = model.cell_embedding_of(adata), condition_index(model, adata)
+    data = CellDataModule(adata.X, train_idx, val_idx, batch_size, s.seed, extra, cond)
     task = autoencoder_task(model.module, s.lr, s.weight_decay, s.beta)
     # a progress bar shows the epochs; without one, each epoch is a log line
     history = History(logging.DEBUG if runner.progress else logging.INFO)

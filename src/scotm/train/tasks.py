@@ -27,11 +27,15 @@ class RowDataset(Dataset):
     the whole matrix would allow.
     """
 
-    def __init__(self, X, index: np.ndarray, extra: np.ndarray | None = None) -> None:
+    def __init__(
+        self, X, index: np.ndarray, extra: np.ndarray | None = None, cond: np.ndarray | None = None
+    ) -> None:
         self.X = X.tocsr() if sp.issparse(X) else np.asarray(X, dtype=np.float32)
         self.index = np.asarray(index)
         # per-cell side input (a cell embedding), the batch's "cell_emb"
         self.extra = None if extra is None else np.asarray(extra, dtype=np.float32)
+        # per-cell condition index for a condition-aware network, the batch's "cond"
+        self.cond = None if cond is None else torch.as_tensor(np.asarray(cond), dtype=torch.long)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -45,7 +49,10 @@ class RowDataset(Dataset):
             block = block.toarray()
         x = torch.from_numpy(np.asarray(block, dtype=np.float32))
         extra = None if self.extra is None else torch.from_numpy(self.extra[np.asarray(rows)])
-        return {"x": x, "cell_emb": extra}
+        batch = {"x": x, "cell_emb": extra}
+        if self.cond is not None:
+            batch["cond"] = self.cond[torch.as_tensor(rows, dtype=torch.long)]
+        return batch
 
 
 class SplitDataModule(pl.LightningDataModule):
@@ -103,10 +110,11 @@ class CellDataModule(SplitDataModule):
         batch_size: int,
         seed: int,
         extra: np.ndarray | None = None,
+        cond: np.ndarray | None = None,
     ):
         super().__init__(
-            RowDataset(X, train_idx, extra),
-            RowDataset(X, val_idx, extra),
+            RowDataset(X, train_idx, extra, cond),
+            RowDataset(X, val_idx, extra, cond),
             batch_size,
             seed,
             drop_last=len(train_idx) > batch_size,  # MMD needs >1 code per batch
