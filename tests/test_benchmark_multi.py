@@ -290,3 +290,12 @@ def test_cli_all_skips_and_records_small_pairs(tmp_path, capsys):
     run = json.loads((tmp_path / "out" / "run.json").read_text())
     assert {(s["holdout"], s["perturbation"]) for s in run["skipped"]} == {("B", "p2"), ("C", "p3")}
     assert "skipped 2" in capsys.readouterr().out
+
+
+def test_cli_report_has_a_section_per_fold_and_perturbation(tmp_path):
+    path = _write(multi_counts(), tmp_path)
+    argv = ["benchmark", "--data", path, "--n-top-genes", "0", "--out", str(tmp_path / "out")]
+    assert main([*argv, "--perturbed", "p1,p2", "--holdout", "A", "--methods", "mean_shift"]) == 0
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "A / p1" in page and "A / p2" in page and "A / p3" not in page
+    assert "Mean over folds per perturbation" in page and "systema_r" in page
