@@ -26,7 +26,11 @@ def load(cli: str, script: str, seeds: list[int]) -> pd.DataFrame:
         a = pd.read_csv(cli.format(s)).rename(columns={"holdout": "fold"})
         b = pd.read_csv(script.format(s)).replace({"method": METHODS})
         keys = ["fold", "perturbation", "method"]
-        m = a[keys + COLS].merge(b[keys + COLS], on=keys, suffixes=("_cli", "_script"))
+        data = [
+            "responsive",
+            "response_p",
+        ]  # the script's response test: the data's, not a method's
+        m = a[keys + COLS].merge(b[keys + COLS + data], on=keys, suffixes=("_cli", "_script"))
         if len(m) != len(a) or len(m) != len(b):
             raise SystemExit(f"seed {s}: {len(a)} CLI rows, {len(b)} script rows, {len(m)} matched")
         parts.append(m.assign(seed=s))
@@ -57,6 +61,25 @@ def main() -> None:
             )
     print(f"seeds {args.seeds}: {len(t)} matched (seed, line, target, method) rows")
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    # the CLI's figures: each seed's mean over its (line, target) rows, then mean ± SD over seeds
+    cli = t.rename(columns={f"{c}_cli": c for c in COLS})
+    cli["centroid_acc"] = (cli["centroid_rank"] == 0).astype(float)
+    cols = [*COLS, "centroid_acc"]
+    for label, sub in (
+        ("all", cli),
+        ("BH-responsive", cli[cli["responsive"]]),
+        ("p < 0.05", cli[cli["response_p"] < 0.05]),
+    ):
+        per_seed = sub.groupby(["method", "seed"], sort=False)[cols].mean()
+        g = per_seed.groupby(level=0, sort=False)
+        mean, sd = g.mean(), g.std(ddof=1).fillna(0.0)
+        table = mean.map(lambda v: f"{v:.3f}") + " ± " + sd.map(lambda v: f"{v:.3f}")
+        n = len(sub) // max(1, sub["method"].nunique() * len(args.seeds))
+        print(
+            f"\nCLI, {label} rows ({n} per method and seed; the script's response test), "
+            f"mean ± SD over {len(args.seeds)} seed(s) of the per-seed mean:"
+        )
+        print(table.to_string())
 
 
 if __name__ == "__main__":
