@@ -47,7 +47,7 @@ REPORT_DPI = 150
 #: Metrics drawn as per-fold bar charts, when present.
 BAR_METRICS = ("r2_mean_deg", "delta_r_deg", "edist")
 #: Metrics where lower is better (the others: higher is better).
-LOWER_IS_BETTER = frozenset({"edist"})
+LOWER_IS_BETTER = frozenset({"edist", "centroid_rank"})
 
 
 @dataclass
@@ -201,13 +201,16 @@ def _num(value: Any, col: str) -> str:
     return f"{v:.3f}"
 
 
-def _metrics_table(frame: pd.DataFrame, label_cols: Sequence[str], best_within: str | None) -> str:
+def _metrics_table(
+    frame: pd.DataFrame, label_cols: Sequence[str], best_within: str | list[str] | None
+) -> str:
     """An HTML table; in each metric column the best value (per ``best_within`` group) bold."""
     import numpy as np
 
     from . import metrics
+    from .benchmark import EXTRA_METRICS
 
-    metric_cols = [c for c in metrics.METRICS if c in frame]
+    metric_cols = [c for c in (*metrics.METRICS, *EXTRA_METRICS) if c in frame]
     cols = list(label_cols) + metric_cols + [c for c in ("fit_s", "predict_s") if c in frame]
     best = {}
     if best_within is not None or len(frame) > 1:
@@ -314,7 +317,7 @@ def build_report(
     dpi: int = REPORT_DPI,
 ) -> str:
     """The report as an HTML string; see :func:`write_report`."""
-    from scotm.benchmark import summary
+    from scotm.benchmark import summary, summary_by_perturbation
 
     from . import __version__, pl
 
@@ -332,23 +335,40 @@ def build_report(
     ]
     methods = list(dict.fromkeys(table["method"].astype(str))) if len(table) else []
     folds_in_table = list(dict.fromkeys(table["holdout"].astype(str))) if len(table) else []
+    many = "perturbation" in table
     parts.append("<h2>Metrics</h2>")
     if len(table):
+        what = f" × {table['perturbation'].nunique()} perturbation(s)" if many else ""
         parts.append(
-            f"<p>{len(folds_in_table)} held-out cell type(s) × {len(methods)} method(s), scored "
-            "with <code>scotm.metrics.evaluate</code>. Higher is better except for "
-            "<code>edist</code>; the best value of each column is in bold (per fold, and "
-            "among the means).</p>"
+            f"<p>{len(folds_in_table)} held-out cell type(s){what} × {len(methods)} method(s), "
+            "scored with <code>scotm.metrics.evaluate</code>. Higher is better except for "
+            "<code>edist</code> and <code>centroid_rank</code>; the best value of each column "
+            "is in bold (per fold, and among the means).</p>"
         )
-        if len(folds_in_table) > 1:
-            parts.append("<h3>Mean over folds</h3>")
+        if len(folds_in_table) > 1 or many:
+            label = "Mean over (fold, perturbation) rows" if many else "Mean over folds"
+            parts.append(f"<h3>{label}</h3>")
             parts.append(_metrics_table(summary(table).reset_index(), ["method"], None))
-            parts.append("<h3>Per fold</h3>")
-        parts.append(_metrics_table(table.reset_index(drop=True), ["holdout", "method"], "holdout"))
+        if many:
+            parts.append("<h3>Mean over folds per perturbation</h3>")
+            per_pert = summary_by_perturbation(table).reset_index()
+            parts.append(_metrics_table(per_pert, ["perturbation", "method"], "perturbation"))
+            parts.append("<h3>Per fold and perturbation</h3>")
+            labels = ["holdout", "perturbation", "method"]
+            parts.append(_metrics_table(table.reset_index(drop=True), labels, labels[:2]))
+        else:
+            if len(folds_in_table) > 1:
+                parts.append("<h3>Per fold</h3>")
+            frame = table.reset_index(drop=True)
+            parts.append(_metrics_table(frame, ["holdout", "method"], "holdout"))
+        bars = table
+        if many:  # one bar per (fold, method): the mean over its perturbations
+            cols = [c for c in BAR_METRICS if c in table]
+            bars = table.groupby(["holdout", "method"], sort=False)[cols].mean().reset_index()
         images = []
         for metric in BAR_METRICS:
-            if metric in table and table[metric].notna().any():
-                fig = pl.fold_bars(table, metric)
+            if metric in bars and bars[metric].notna().any():
+                fig = pl.fold_bars(bars, metric)
                 images.append(_img(figure_png_base64(fig, dpi), pl.METRIC_LABELS[metric]))
         if images:
             parts.append('<div class="figs">' + "".join(images) + "</div>")
@@ -362,7 +382,7 @@ def build_report(
             imgs = "".join(_img(b64, cap) for cap, b64 in f.images.items())
             fold_parts.append(f'<div class="figs">{imgs}</div>')
     if fold_parts:
-        parts.append("<h2>Predictions per held-out cell type</h2>")
+        parts.append(f"<h2>Predictions per held-out cell type{' and perturbation' * many}</h2>")
         parts += fold_parts
     if data_summary:
         parts += ["<h2>Data</h2>", _dl(data_summary)]

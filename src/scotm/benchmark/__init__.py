@@ -23,10 +23,12 @@ from ..design import (
 from .methods import (
     GENEPT_KEY,
     check_methods,
+    is_multi,
     method_changes,
     method_factories,
     register_method,
 )
+from .multi import EXTRA_METRICS, plan_folds
 from .runner import (
     PredictionCallback,
     add_priors,
@@ -34,10 +36,12 @@ from .runner import (
     run_benchmark,
     safe_name,
     summary,
+    summary_by_perturbation,
     summary_text,
 )
 
 __all__ = [
+    "EXTRA_METRICS",
     "GENEPT_KEY",
     "Fold",
     "Keys",
@@ -49,13 +53,16 @@ __all__ = [
     "format_table",
     "holdout_split",
     "holdout_types",
+    "is_multi",
     "method_changes",
     "method_factories",
     "perturbation_split",
+    "plan_folds",
     "register_method",
     "run_benchmark",
     "safe_name",
     "split",
     "summary",
+    "summary_by_perturbation",
     "summary_text",
 ]

@@ -3,6 +3,11 @@
 A method is a factory from :class:`scotm.design.Keys` to an unfitted object with ``fit(train)``
 and ``predict(ctrl)``. :mod:`scotm.baselines` and :mod:`scotm.model` register theirs when
 imported; :func:`method_factories` imports them, so every method is known on first use.
+
+A method registered with ``multi=True`` can learn several perturbations at once: in a run
+over many perturbations it is fit once per fold (keys naming every perturbation) and asked
+``predict(ctrl, perturbation=p)`` for each; any other method is fit once per perturbation,
+on the control cells and that perturbation's cells only (:mod:`scotm.benchmark.multi`).
 """
 
 from __future__ import annotations
@@ -23,11 +28,19 @@ PROVIDERS = ("scotm.baselines", "scotm.model")
 
 _METHODS: dict[str, MethodFactory] = {}
 _CHANGES: dict[str, dict[str, Any]] = {}
+_MULTI: set[str] = set()
 
 
-def register_method(name: str, factory: MethodFactory, changes: dict[str, Any] | None = None):
+def register_method(
+    name: str,
+    factory: MethodFactory,
+    changes: dict[str, Any] | None = None,
+    *,
+    multi: bool = False,
+):
     """Make ``factory`` the benchmark method ``name``; ``changes`` are the settings it changes
-    from its model's defaults (shown in the report).
+    from its model's defaults (shown in the report); ``multi``: one fitted object predicts
+    every perturbation (its ``predict`` takes ``perturbation=``).
 
     Examples
     --------
@@ -40,6 +53,10 @@ def register_method(name: str, factory: MethodFactory, changes: dict[str, Any] |
     _METHODS[name] = factory
     if changes is not None:
         _CHANGES[name] = dict(changes)
+    if multi:
+        _MULTI.add(name)
+    else:
+        _MULTI.discard(name)
 
 
 def unregister_method(name: str) -> None:
@@ -51,6 +68,7 @@ def unregister_method(name: str) -> None:
     """
     _METHODS.pop(name, None)
     _CHANGES.pop(name, None)
+    _MULTI.discard(name)
 
 
 def method_factories() -> dict[str, MethodFactory]:
@@ -94,3 +112,15 @@ def method_changes(name: str) -> dict[str, Any] | None:
     """
     method_factories()
     return _CHANGES.get(name)
+
+
+def is_multi(name: str) -> bool:
+    """Whether method ``name`` fits one object for several perturbations (``multi=True``).
+
+    Examples
+    --------
+    >>> is_multi("scotm"), is_multi("mean_shift")
+    (True, False)
+    """
+    method_factories()
+    return name in _MULTI

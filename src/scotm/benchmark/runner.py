@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import anndata as ad
 import pandas as pd
@@ -16,6 +18,7 @@ from .._io import write_h5ad, write_text
 from ..design import Fold, Keys, foldable_cell_types, split
 from ..validate import validated
 from .methods import GENEPT_KEY, check_methods, method_changes, method_factories
+from .multi import EXTRA_METRICS, _with_settings, is_many, plan_folds, run_many_folds
 from .output import file_names, run_folder, safe_name  # noqa: F401  (safe_name: public here)
 
 logger = logging.getLogger(__name__)
@@ -58,6 +61,7 @@ def run_benchmark(
     *,
     overwrite: bool = False,
     finish: Callable[[Path, pd.DataFrame], None] | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Run every method on every held-out fold and score it with :func:`scotm.metrics.evaluate`.
 
@@ -88,6 +92,17 @@ def run_benchmark(
     finish
         If given with ``out_dir``, called as ``finish(folder, table)`` once every fold is
         scored, before the folder is put in place (e.g. to write a report into it).
+    settings
+        Model settings (e.g. ``{"seed": 1}``) for every method that has them (the scotm
+        methods); a method's own defining changes win.
+
+    With ``split_kind="cell_type"`` and several perturbations (``keys.perturbed`` a tuple,
+    or ``None`` for every non-control label) each fold predicts every perturbation for the
+    held-out type (:mod:`scotm.benchmark.multi`): rows per (fold, perturbation, method), a
+    ``perturbation`` column and :data:`scotm.benchmark.multi.EXTRA_METRICS`; predictions
+    under ``predictions/<method>/<holdout>/<perturbation>.h5ad``. A pair with too few cells
+    is skipped and recorded (``table.attrs["skipped"]``, ``run.json``) with ``None``, refused
+    with a tuple. ``None`` on data with one perturbation runs as that one label.
 
     Returns
     -------
@@ -103,26 +118,41 @@ def run_benchmark(
     """
     methods = check_methods(methods)
     perts = keys.check(adata)
+    if keys.perturbed is None and len(perts) == 1:  # 'all' of one label: the one-label run
+        keys = replace(keys, perturbed=perts[0])
     validate.require_log(adata)  # once here; the folds are slices of these data
     adata = add_priors(adata, methods)
     holdouts = list(holdouts) if holdouts else foldable_cell_types(adata, keys)
-    if split_kind == "cell_type":  # before any training: each held-out type can be scored
+    many = split_kind == "cell_type" and is_many(keys)
+    info: dict[str, Any] = {"methods": list(methods), "holdouts": [str(h) for h in holdouts]}
+    if many:  # before any training: which (fold, perturbation) pairs can be scored
+        plan, skipped = plan_folds(adata, keys, holdouts)
+        info.update(perturbations=plan, skipped=skipped)
+    elif split_kind == "cell_type":  # before any training: each held-out type can be scored
         labels = [keys.control, *(perts if isinstance(keys.perturbed, str) else [])]
         validate.check_group_sizes(adata, keys.condition_key, labels, keys.cell_type_key, holdouts)
-    args = (adata, methods, holdouts, keys, on_prediction, split_kind)
+
+    def run(out: Path | None) -> pd.DataFrame:
+        if many:
+            table = run_many_folds(adata, methods, plan, keys, on_prediction, out, settings)
+            table.attrs["skipped"] = skipped
+            return table
+        return _run_folds(adata, methods, holdouts, keys, on_prediction, split_kind, out, settings)
+
     with validated():
         if out_dir is None:
-            return _run_folds(*args, None)
-        info = {"methods": list(methods), "holdouts": [str(h) for h in holdouts]}
+            return run(None)
         with run_folder(out_dir, overwrite, **info) as tmp:
-            table = _run_folds(*args, tmp)
+            table = run(tmp)
             write_text(table.to_csv(index=False), tmp / "metrics.csv")
             if finish is not None:
                 finish(tmp, table)
         return table
 
 
-def _run_folds(adata, methods, holdouts, keys, on_prediction, split_kind, out) -> pd.DataFrame:
+def _run_folds(
+    adata, methods, holdouts, keys, on_prediction, split_kind, out, settings=None
+) -> pd.DataFrame:
     factories = method_factories()
     names = file_names([str(h) for h in holdouts])
     rows = []
@@ -131,7 +161,7 @@ def _run_folds(adata, methods, holdouts, keys, on_prediction, split_kind, out) -
         degs = _metrics.top_degs(fold.ctrl, fold.real)
         for method in methods:
             logger.info("[fold %d/%d] %s: %s", h_i, len(holdouts), holdout, method)
-            model = factories[method](keys)
+            model = _with_settings(factories[method](keys), settings)
             t0 = time.perf_counter()
             model.fit(fold.train)
             t1 = time.perf_counter()
@@ -156,8 +186,14 @@ def _run_folds(adata, methods, holdouts, keys, on_prediction, split_kind, out) -
     return pd.DataFrame(rows)
 
 
+def _metric_cols(table: pd.DataFrame, timings: bool = True) -> list[str]:
+    names = (*_metrics.METRICS, *EXTRA_METRICS, *(("fit_s", "predict_s") if timings else ()))
+    return [c for c in names if c in table]
+
+
 def summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean over folds per method, metrics as columns.
+    """Mean over folds per method, metrics as columns (with a ``perturbation`` column: over
+    every (fold, perturbation) row).
 
     Examples
     --------
@@ -165,19 +201,40 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
     >>> float(summary(pd.DataFrame({"method": ["a", "a"], "edist": [1.0, 3.0]})).loc["a", "edist"])
     2.0
     """
-    cols = [c for c in (*_metrics.METRICS, "fit_s", "predict_s") if c in table]
-    return table.groupby("method", sort=False)[cols].mean()
+    return table.groupby("method", sort=False)[_metric_cols(table)].mean()
+
+
+def summary_by_perturbation(table: pd.DataFrame) -> pd.DataFrame:
+    """Mean over folds per (perturbation, method) of a table with a ``perturbation`` column.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"perturbation": ["p", "p"], "method": ["a", "a"], "edist": [1.0, 3.0]})
+    >>> float(summary_by_perturbation(t).loc[("p", "a"), "edist"])
+    2.0
+    """
+    return table.groupby(["perturbation", "method"], sort=False)[_metric_cols(table)].mean()
 
 
 def format_table(table: pd.DataFrame) -> str:
-    """Per-fold rows and the mean over folds, as a fixed-width text table.
+    """Per-fold rows and the mean over folds, as a fixed-width text table (with a
+    ``perturbation`` column: per (fold, perturbation) rows, the mean over folds per
+    perturbation, and the mean over all rows as perturbation ``all``).
 
     Examples
     --------
     >>> import pandas as pd
     >>> print(format_table(pd.DataFrame({"holdout": ["B"], "method": ["a"], "edist": [1.0]})))  # doctest: +SKIP
     """
-    cols = [c for c in _metrics.METRICS if c in table]
+    cols = _metric_cols(table, timings=False)
+    if "perturbation" in table:
+        names = ["holdout", "perturbation", "method"]
+        per_pert = summary_by_perturbation(table)[cols].reset_index().assign(holdout="MEAN")
+        overall = summary(table)[cols].reset_index().assign(holdout="MEAN", perturbation="all")
+        parts = [table[names + cols], per_pert[names + cols], overall[names + cols]]
+        full = pd.concat(parts, ignore_index=True).set_index(names)
+        return full.to_string(float_format=lambda v: f"{v:.3f}", na_rep="-")
     per_fold = table.set_index(["holdout", "method"])[cols]
     mean = summary(table)[cols]
     mean.index = pd.MultiIndex.from_product([["MEAN"], mean.index], names=["holdout", "method"])
@@ -192,12 +249,17 @@ def summary_text(table: pd.DataFrame, header: Sequence[str] = ()) -> str:
     --------
     >>> print(summary_text(table, ["Kang, 8 folds"]))  # doctest: +SKIP
     """
+    by_pert = []
+    if "perturbation" in table:
+        text = summary_by_perturbation(table).to_string(float_format=lambda v: f"{v:.3f}")
+        by_pert = ["", "Mean over folds per perturbation:", text]
     return "\n".join(
         [
             *header,
             "",
-            "Mean over folds:",
+            "Mean over folds:" if not by_pert else "Mean over (fold, perturbation) rows:",
             summary(table).to_string(float_format=lambda v: f"{v:.3f}"),
+            *by_pert,
             "",
             format_table(table),
         ]

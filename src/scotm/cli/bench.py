@@ -8,7 +8,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._errors import ScotmInputError
-from .common import add_benchmark_arguments, logger, prepare_data, read_data, register
+from .common import (
+    add_benchmark_arguments,
+    keys_from_args,
+    logger,
+    parse_settings,
+    prepare_data,
+    read_data,
+    register,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import anndata as ad
@@ -34,6 +42,38 @@ def parse_methods(text: str) -> list[str]:
     if not methods:
         raise ScotmInputError("--methods is empty; give e.g. --methods identity,mean_shift")
     return check_methods(methods)
+
+
+PERTURBED_HELP = (
+    "label of perturbed cells (default: %(default)s); 'all': every label other than --control, "
+    "one model for all of them (folds over cell types, rows per fold and perturbation); "
+    "A,B: those perturbations"
+)
+
+
+def perturbed_keys(args: argparse.Namespace) -> Keys:
+    """The data flags' keys, ``--perturbed all`` as ``None`` and ``A,B`` as a tuple.
+
+    Examples
+    --------
+    >>> p = argparse.ArgumentParser(); _benchmark_arguments(p)
+    >>> perturbed_keys(p.parse_args(["--perturbed", "all"])).perturbed is None
+    True
+    >>> perturbed_keys(p.parse_args(["--perturbed", "A, B,A"])).perturbed
+    ('A', 'B')
+    """
+    from dataclasses import replace
+
+    keys = keys_from_args(args)
+    text = str(args.perturbed).strip()
+    if text.lower() == "all":
+        return replace(keys, perturbed=None)
+    if "," in text:
+        labels = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+        if not labels:
+            raise ScotmInputError(f"--perturbed '{text}' names no perturbation; give e.g. A,B")
+        return replace(keys, perturbed=labels if len(labels) > 1 else labels[0])
+    return replace(keys, perturbed=text)
 
 
 def check_holdouts(adata: ad.AnnData, holdouts: Sequence[str], keys: Keys) -> None:
@@ -84,6 +124,7 @@ def _report_settings(
         "command": f"scotm {args.command}",
         "methods": list(methods),
         "held-out cell types": list(holdouts),
+        "perturbations": keys.perturbed if keys.perturbed is not None else "all",
         "figures per fold for": report_method(methods),
         "keys": keys.as_kwargs(),
         "--n-top-genes": args.n_top_genes or "0 (all genes)",
@@ -94,6 +135,8 @@ def _report_settings(
         from ..model import Settings
 
         settings["scotm settings"] = Settings().as_dict()
+        if args.set:
+            settings["--set"] = list(args.set)
         for m in methods:
             if method_changes(m):
                 settings[f"{m} changes"] = method_changes(m)
@@ -121,12 +164,16 @@ def _data_summary(args: argparse.Namespace, adata: ad.AnnData, keys: Keys) -> di
 
 def _benchmark(args: argparse.Namespace, *, default_first: bool) -> int:
     import time
+    from dataclasses import replace
 
     from ..benchmark import format_table, run_benchmark
 
     t0 = time.perf_counter()
     methods = parse_methods(args.methods)
-    adata, keys = read_data(args)
+    model_settings = parse_settings(args.set)  # checked before any data is read
+    adata, keys = read_data(args, perturbed_keys(args))
+    if keys.perturbed is None and len(perts := keys.perturbations(adata)) == 1:
+        keys = replace(keys, perturbed=perts[0])  # 'all' of one label: today's run
     holdouts = resolve_holdouts(adata, keys, args.holdout, default_first)  # before slow work
     adata = prepare_data(adata, args)
     out = Path(args.out).expanduser()
@@ -139,6 +186,11 @@ def _benchmark(args: argparse.Namespace, *, default_first: bool) -> int:
 
     def finish(folder: Path, table) -> None:  # inside the run's folder, before it is in place
         print(format_table(table))
+        skipped = table.attrs.get("skipped") or []
+        if skipped:
+            print(f"\nskipped {len(skipped)} (cell type, perturbation) pair(s) (run.json):")
+            for s in skipped:
+                print(f"  {s['holdout']} / {s['perturbation']}: {s['reason']}")
         if collector is None:
             return
         from ..report import write_report
@@ -171,8 +223,11 @@ def _benchmark(args: argparse.Namespace, *, default_first: bool) -> int:
         on_prediction=collector,
         overwrite=args.overwrite,
         finish=finish,
+        settings=model_settings,
     )
-    print(f"\nmetrics: {out / 'metrics.csv'}\npredictions: {out / 'predictions'}/<method>/")
+    many = not isinstance(keys.perturbed, str)
+    where = "<method>/<holdout>/<perturbation>.h5ad" if many else "<method>/"
+    print(f"\nmetrics: {out / 'metrics.csv'}\npredictions: {out / 'predictions'}/{where}")
     for path in report:
         print(f"report: {path}")
     return 0
@@ -181,8 +236,23 @@ def _benchmark(args: argparse.Namespace, *, default_first: bool) -> int:
 # --------------------------------------------------------------------------- subcommands
 
 
+def _model_arguments(p: argparse.ArgumentParser) -> None:
+    """``--perturbed`` explained for many perturbations, and ``--set`` for the scotm methods."""
+    for action in p._actions:
+        if action.dest == "perturbed":
+            action.help = PERTURBED_HELP
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model setting for every scotm method, repeatable (e.g. --set seed=1)",
+    )
+
+
 def _benchmark_arguments(p: argparse.ArgumentParser) -> None:
     add_benchmark_arguments(p, methods=BASELINE_METHODS, holdout="all", out="scotm_out/benchmark")
+    _model_arguments(p)
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
@@ -205,6 +275,7 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
         holdout_help=f"'{KANG_DEFAULT_HOLDOUT}' for Kang; with --data, its largest cell type "
         "that has both conditions",
     )
+    _model_arguments(p)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -48,9 +48,14 @@ PRIOR_METHODS: dict[str, dict[str, Any]] = {
 class BenchmarkAdapter:
     """The benchmark's ``fit`` / ``predict`` interface over :class:`SCOTM`.
 
+    With ``keys.perturbed`` naming several perturbations (or ``None``: every non-control
+    label) one model learns them all, and ``predict(ctrl, perturbation=p)`` picks one.
+
     Examples
     --------
     >>> pred = BenchmarkAdapter(Keys(), max_epochs=3).fit(fold.train).predict(fold.ctrl)  # doctest: +SKIP
+    >>> many = BenchmarkAdapter(Keys(perturbed=None)).fit(fold.train)  # doctest: +SKIP
+    >>> pred = many.predict(fold.ctrl, perturbation="MAPK1")  # doctest: +SKIP
     """
 
     def __init__(self, keys: Keys, **settings: Any) -> None:
@@ -64,11 +69,19 @@ class BenchmarkAdapter:
         self.model.train(progress=progress)
         return self
 
-    def predict(self, ctrl: ad.AnnData) -> ad.AnnData:
-        return self.model.predict(ctrl)
+    def predict(self, ctrl: ad.AnnData, perturbation: str | None = None) -> ad.AnnData:
+        """Predicted cells for ``ctrl`` under ``perturbation`` (optional with one)."""
+        return self.model.predict(ctrl, perturbation=perturbation)
 
 
-register_method("scotm", BenchmarkAdapter)
-register_method("scotm_faithful", lambda keys: BenchmarkAdapter(keys, **FAITHFUL), FAITHFUL)
+# one model learns every perturbation of a multi-perturbation run ...
+register_method("scotm", BenchmarkAdapter, multi=True)
+register_method(
+    "scotm_faithful", lambda keys: BenchmarkAdapter(keys, **FAITHFUL), FAITHFUL, multi=True
+)
 for _name, _changes in {**ABLATIONS, **PRIOR_METHODS}.items():
-    register_method(_name, lambda keys, s=_changes: BenchmarkAdapter(keys, **s), _changes)
+    register_method(
+        _name, lambda keys, s=_changes: BenchmarkAdapter(keys, **s), _changes, multi=True
+    )
+# ... or one model per perturbation (the same as "scotm" with a single perturbation)
+register_method("scotm_separate", BenchmarkAdapter, multi=False)
