@@ -40,6 +40,8 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -141,27 +143,46 @@ def run_size(n_cells: int, method: str, batch_size: int, seed: int = 0) -> dict:
     return out
 
 
-def run_model(n_cells: int, max_steps: int, seed: int = 0) -> dict:
-    """The whole method on one size: SCOTM trained (default settings but ``max_steps``) with
-    type 0's perturbed cells held out, then type 0's control cells predicted."""
+class RssSampler:
+    """Samples this process's resident memory (``VmRSS``) every ``every`` seconds in a thread,
+    so the peak of a part of a phase (the autoencoder's fit, the OT) can be read by time."""
+
+    def __init__(self, every: float = 0.5) -> None:
+        self.every, self.samples = every, []  # (seconds since start, GB)
+        self._t0, self._stop = time.perf_counter(), threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.samples.append((time.perf_counter() - self._t0, _rss_gb()))
+
+    def now(self) -> float:
+        return time.perf_counter() - self._t0
+
+    def peak(self, start: float, stop: float) -> float | None:
+        inside = [gb for t, gb in self.samples if start <= t <= stop]
+        return max(inside) if inside else None
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _rss_gb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1e6  # kB -> GB
+    raise RuntimeError("no VmRSS in /proc/self/status (Linux only)")
+
+
+def write_data(n_cells: int, path: Path, seed: int = 0) -> dict:
+    """Generate ``n_cells`` synthetic cells and write them (raw counts, obs) to ``path``."""
     import anndata as ad
     import pandas as pd
 
-    from scotm.design import holdout_split
-    from scotm.model import SCOTM
-
-    out: dict = {"cells": n_cells, "mode": "model", "max_steps": max_steps, "phases": {}}
-    out["data"] = SYNTHETIC
-
-    def phase(name, fn):
-        _hwm_reset()
-        t = time.perf_counter()
-        result = fn()
-        out["phases"][name] = {"seconds": time.perf_counter() - t, "peak_rss_gb": _hwm_gb()}
-        print(f"  {n_cells:>9,} {name:<10} {out['phases'][name]}", file=sys.stderr, flush=True)
-        return result
-
-    X, types, pert = phase("generate", lambda: generate(n_cells, seed))
+    t = time.perf_counter()
+    X, types, pert = generate(n_cells, seed)
     obs = pd.DataFrame(
         {
             "condition": np.where(pert, "stimulated", "control"),
@@ -170,18 +191,152 @@ def run_model(n_cells: int, max_steps: int, seed: int = 0) -> dict:
         index=pd.RangeIndex(n_cells).astype(str),
     )
     adata = ad.AnnData(X, obs=obs)
-    X = None
-    phase("normalise", lambda: _normalise(adata))
+    adata.var_names = [f"g{i}" for i in range(N_GENES)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.h5ad")
+    adata.write_h5ad(tmp)
+    tmp.rename(path)  # complete files only: a killed run leaves no half-written cache
+    return {"seconds": time.perf_counter() - t, "peak_rss_gb": _hwm_gb(), "path": str(path)}
+
+
+def _data_file(n_cells: int, data_dir: Path, seed: int = 0) -> tuple[Path, dict | None]:
+    """The cached h5ad of ``n_cells`` synthetic cells, generated in a subprocess if missing."""
+    path = data_dir / f"synthetic_{n_cells}_seed{seed}.h5ad"
+    if path.exists():
+        return path, None
+    cmd = [sys.executable, __file__, "--write-data", str(n_cells), "--data-dir", str(data_dir)]
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
+    return path, json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_model(
+    n_cells: int,
+    max_steps: int,
+    out_path: Path,
+    data_dir: Path,
+    accelerator: str = "cpu",
+    seed: int = 0,
+) -> dict:
+    """The whole method on one size, as a user runs it, each phase timed with its peak RSS.
+
+    Read the counts (h5ad), ``scotm.pp.prepare``, ``holdout_split`` (type 0's perturbed cells
+    held out), ``SCOTM(...)`` (setup and checks), ``train`` (the autoencoder, then OT; default
+    settings but ``max_steps``), ``predict`` type 0's control cells, write the prediction.
+    The JSON at ``out_path`` is rewritten after every phase, so a run stopped early still says
+    which phases it reached.
+    """
+    import anndata as ad
+    import torch
+
+    import scotm
+    from scotm.design import holdout_split
+    from scotm.model import SCOTM
+
+    path, gen = _data_file(n_cells, data_dir, seed)
+    out: dict = {"cells": n_cells, "mode": "model", "max_steps": max_steps, "phases": {}}
+    out.update(data=SYNTHETIC, accelerator=accelerator, completed=False)
+    out["generate_not_timed_with_the_method"] = gen or "cached file"
+    cuda = accelerator != "cpu" and torch.cuda.is_available()
+    if cuda:
+        out["gpu"] = torch.cuda.get_device_name()
+    out["torch_threads"] = torch.get_num_threads()
+    sampler = RssSampler()
+
+    def save() -> None:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps(out, indent=1))
+
+    def phase(name, fn):
+        _hwm_reset()
+        start, t = sampler.now(), time.perf_counter()
+        result = fn()
+        secs = time.perf_counter() - t
+        out["phases"][name] = {"seconds": secs, "peak_rss_gb": _hwm_gb(), "start_s": start}
+        print(f"  {n_cells:>9,} {name:<8} {out['phases'][name]}", file=sys.stderr, flush=True)
+        save()
+        return result
+
+    adata = phase("read", lambda: ad.read_h5ad(path))
+    adata = phase("prepare", lambda: scotm.pp.prepare(adata))  # the counts are freed here
     fold = phase("split", lambda: holdout_split(adata, "type0"))
     adata = None
-    model = SCOTM(fold.train, max_steps=max_steps)
-    phase("train", lambda: model.train(progress=False))  # autoencoder, then OT
-    out["train_info"] = {k: v for k, v in model.train_info.items() if not isinstance(v, list)}
+    fold.real = None  # the held-out truth: not needed to predict
+    model = phase("setup", lambda: SCOTM(fold.train, max_steps=max_steps))
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    phase("train", lambda: model.train(progress=False, accelerator=accelerator))
+    info = {k: v for k, v in model.train_info.items() if not isinstance(v, list)}
+    out["train_info"] = info
+    train = out["phases"]["train"]
+    t_end = train["start_s"] + train["seconds"]
+    ae_end = train["start_s"] + info["train_seconds"]
+    out["train_parts_sampled"] = {  # RSS sampled every 0.5 s; windows from train_info
+        "autoencoder": {
+            "seconds": info["train_seconds"],
+            "peak_rss_gb": sampler.peak(train["start_s"], ae_end),
+        },
+        "ot": {
+            "seconds": info["transport_seconds"],
+            "peak_rss_gb": sampler.peak(t_end - info["transport_seconds"], t_end),
+        },
+    }
+    if cuda:
+        out["gpu_max_memory_allocated_gb"] = torch.cuda.max_memory_allocated() / 1e9
     pred = phase("predict", lambda: model.predict(fold.ctrl))
     out["predicted_cells"] = int(pred.n_obs)
+    target = out_path.with_suffix(".pred.h5ad")
+    phase("write", lambda: pred.write_h5ad(target))
+    target.unlink()  # only its cost is measured
+    sampler.stop()
     out["total_seconds"] = sum(p["seconds"] for p in out["phases"].values())
     out["peak_rss_gb"] = max(p["peak_rss_gb"] for p in out["phases"].values())
+    out["completed"] = True
+    save()
     return out
+
+
+def run_sizes(
+    sizes: list[int],
+    max_steps: int,
+    out_path: Path,
+    data_dir: Path,
+    accelerator: str = "cpu",
+    budget: float | None = None,
+) -> dict:
+    """:func:`run_model` on each size in its own subprocess, within ``budget`` seconds.
+
+    ``out_path`` is rewritten after every size (and holds the phases a stopped size reached);
+    with two or more completed sizes it also holds the growth exponents.
+    """
+    t0 = time.perf_counter()
+    res: dict = {"data": SYNTHETIC, "accelerator": accelerator, "max_steps": max_steps}
+    res.update(sizes=[], budget_seconds=budget)
+    for n in sizes:
+        left = None if budget is None else budget - (time.perf_counter() - t0)
+        if left is not None and left < 5:
+            res.setdefault("skipped", []).append(n)
+            continue
+        part = out_path.with_name(f"{out_path.stem}_{n}.json")
+        cmd = [sys.executable, __file__, "--model", str(n), "--max-steps", str(max_steps)]
+        cmd += ["--out", str(part), "--data-dir", str(data_dir), "--accelerator", accelerator]
+        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        try:
+            child.wait(timeout=left)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        row = json.loads(part.read_text()) if part.exists() else {"cells": n, "phases": {}}
+        if child.returncode != 0 and row.get("completed"):
+            row["completed"] = False
+        row["returncode"] = child.returncode
+        res["sizes"].append(row)
+        done = [r for r in res["sizes"] if r.get("completed")]
+        if len(done) > 1:
+            res["growth_exponents"] = exponents(done)
+        res["elapsed_seconds"] = time.perf_counter() - t0
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps(res, indent=1))
+    return res
 
 
 def compare(n_cells: int, seed: int = 0, batch_sizes=(256, 512, 1024, 2048)) -> dict:
@@ -290,18 +445,49 @@ def main(argv=None) -> None:
         metavar="N",
         help="train SCOTM (--max-steps) and predict the held-out type on N cells, one process",
     )
-    ap.add_argument("--max-steps", type=int, default=10_000, help="with --model")
+    ap.add_argument("--max-steps", type=int, default=2000, help="with --model / --sizes")
+    ap.add_argument(
+        "--sizes",
+        type=lambda v: [int(x) for x in v.split(",")],
+        help="the whole method (as --model) on each size, e.g. 10000,100000,300000, each in a "
+        "subprocess; --out gets the JSON after every size",
+    )
+    ap.add_argument(
+        "--time-budget",
+        type=float,
+        default=None,
+        help="with --sizes: seconds for all sizes; the size running at the budget is stopped "
+        "and recorded with the phases it reached, larger sizes are skipped",
+    )
+    ap.add_argument(
+        "--accelerator",
+        default="cpu",
+        help="Lightning accelerator for training (cpu, gpu, auto); with CUDA the card and its "
+        "peak allocated memory are recorded",
+    )
+    ap.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "scotm_scale",
+        help="cache of the generated synthetic h5ad files (one per size)",
+    )
+    ap.add_argument("--write-data", type=int, help=argparse.SUPPRESS)  # generate, in a child
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/scale.json"))
     a = ap.parse_args(argv)
     print(f"*** {SYNTHETIC} ***", file=sys.stderr)
     if a.one:
         print(json.dumps(run_size(a.one, a.method, a.batch_size)))
         return
+    if a.write_data:
+        path = a.data_dir / f"synthetic_{a.write_data}_seed0.h5ad"
+        print(json.dumps(write_data(a.write_data, path)))
+        return
     if a.model:
-        res = run_model(a.model, a.max_steps)
-        out = a.out.with_name(f"scale_model_{a.model}.json")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(res, indent=1))
+        res = run_model(a.model, a.max_steps, a.out, a.data_dir, a.accelerator)
+        print(json.dumps(res, indent=1))
+        return
+    if a.sizes:
+        res = run_sizes(a.sizes, a.max_steps, a.out, a.data_dir, a.accelerator, a.time_budget)
         print(json.dumps(res, indent=1))
         return
     if a.fit:

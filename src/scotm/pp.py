@@ -97,7 +97,7 @@ def prepare(
         sc.pp.highly_variable_genes(adata, n_top_genes=n_top_genes, flavor=flavor)
         adata = adata[:, adata.var["highly_variable"].to_numpy()].copy()
     validate.check_n_genes(adata.n_vars)
-    adata.X = adata.X.astype(np.float32)
+    adata.X = adata.X.astype(np.float32, copy=False)  # no third copy of the matrix
     adata.uns["scotm_pp"] = {
         "lognormalised_input": log_input,
         "n_top_genes": int(adata.n_vars),
