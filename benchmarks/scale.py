@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -313,17 +315,19 @@ def run_sizes(
     res.update(sizes=[], budget_seconds=budget)
     for n in sizes:
         left = None if budget is None else budget - (time.perf_counter() - t0)
-        if left is not None and left < 5:
+        if left is not None and left <= 0:
             res.setdefault("skipped", []).append(n)
+            _write(out_path, res)
             continue
         part = out_path.with_name(f"{out_path.stem}_{n}.json")
         cmd = [sys.executable, __file__, "--model", str(n), "--max-steps", str(max_steps)]
         cmd += ["--out", str(part), "--data-dir", str(data_dir), "--accelerator", accelerator]
-        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+        # its own process group, so a stop at the budget also ends its data generator
+        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, start_new_session=True)
         try:
             child.wait(timeout=left)
         except subprocess.TimeoutExpired:
-            child.kill()
+            os.killpg(child.pid, signal.SIGKILL)
             child.wait()
         row = json.loads(part.read_text()) if part.exists() else {"cells": n, "phases": {}}
         if child.returncode != 0 and row.get("completed"):
@@ -334,9 +338,13 @@ def run_sizes(
         if len(done) > 1:
             res["growth_exponents"] = exponents(done)
         res["elapsed_seconds"] = time.perf_counter() - t0
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        out_path.write_text(json.dumps(res, indent=1))
+        _write(out_path, res)
     return res
+
+
+def _write(path: Path, res: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(res, indent=1))
 
 
 def compare(n_cells: int, seed: int = 0, batch_sizes=(256, 512, 1024, 2048)) -> dict:
