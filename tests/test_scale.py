@@ -80,6 +80,38 @@ def test_training_from_a_backed_h5ad_matches_memory(prepared) -> None:
     np.testing.assert_allclose(preds[1], preds[0], rtol=1e-5, atol=1e-5)
 
 
+def test_prepare_in_blocks_equals_scanpy_on_the_whole_matrix(monkeypatch) -> None:
+    import scanpy as sc
+
+    counts = synthetic_counts(n_per=25, n_genes=30, sparse=True, seed=3)
+    counts.X[4] = 0  # an empty cell: scanpy warns, and leaves it at zero
+    counts.X.eliminate_zeros()
+    whole = counts.copy()
+    sc.pp.normalize_total(whole, target_sum=1e4)
+    sc.pp.log1p(whole)
+    monkeypatch.setattr(scotm.pp, "CHUNK_CELLS", 7)  # 150 cells: 22 blocks, a partial last
+    with pytest.warns(UserWarning, match="zero counts"):
+        blocks = scotm.pp.prepare(counts, None)
+    assert blocks.X.dtype == np.float32 and sp.issparse(blocks.X)
+    np.testing.assert_array_equal(blocks.X.toarray(), whole.X.toarray())  # bit for bit
+    assert counts.X.max() > 20  # the input is untouched
+
+
+def test_prepare_takes_no_copy_beyond_one_output(monkeypatch) -> None:
+    """The float32 cast keeps the normalised matrix (no third copy of X)."""
+    counts = synthetic_counts(n_per=10, n_genes=20, sparse=True)
+    seen = []
+    real = scotm.pp.normalise_log1p
+
+    def spy(adata, *a, **k):
+        real(adata, *a, **k)
+        seen.append(adata.X.data)
+
+    monkeypatch.setattr(scotm.pp, "normalise_log1p", spy)
+    out = scotm.pp.prepare(counts, None)
+    assert out.X.data is seen[0]
+
+
 def _scale_module():
     spec = importlib.util.spec_from_file_location("scale_bench", ROOT / "benchmarks/scale.py")
     mod = importlib.util.module_from_spec(spec)
