@@ -37,6 +37,7 @@ Run (from the repository root, PYTHONPATH=src)::
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import signal
@@ -201,6 +202,22 @@ def write_data(n_cells: int, path: Path, seed: int = 0) -> dict:
     return {"seconds": time.perf_counter() - t, "peak_rss_gb": _hwm_gb(), "path": str(path)}
 
 
+def _commit() -> str:
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent,
+    )
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no", "src", "benchmarks/scale.py"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent,
+    )
+    return done.stdout.strip() + ("+uncommitted" if dirty.stdout.strip() else "")
+
+
 def _data_file(n_cells: int, data_dir: Path, seed: int = 0) -> tuple[Path, dict | None]:
     """The cached h5ad of ``n_cells`` synthetic cells, generated in a subprocess if missing."""
     path = data_dir / f"synthetic_{n_cells}_seed{seed}.h5ad"
@@ -218,6 +235,7 @@ def run_model(
     data_dir: Path,
     accelerator: str = "cpu",
     seed: int = 0,
+    backed: bool = False,
 ) -> dict:
     """The whole method on one size, as a user runs it, each phase timed with its peak RSS.
 
@@ -225,7 +243,8 @@ def run_model(
     held out), ``SCOTM(...)`` (setup and checks), ``train`` (the autoencoder, then OT; default
     settings but ``max_steps``), ``predict`` type 0's control cells, write the prediction.
     The JSON at ``out_path`` is rewritten after every phase, so a run stopped early still says
-    which phases it reached.
+    which phases it reached. ``backed``: the training cells are written to an h5ad and
+    trained from it opened with ``backed="r"`` (out of core: rows read a batch at a time).
     """
     import anndata as ad
     import torch
@@ -236,7 +255,8 @@ def run_model(
 
     path, gen = _data_file(n_cells, data_dir, seed)
     out: dict = {"cells": n_cells, "mode": "model", "max_steps": max_steps, "phases": {}}
-    out.update(data=SYNTHETIC, accelerator=accelerator, completed=False)
+    out.update(data=SYNTHETIC, accelerator=accelerator, backed=backed, completed=False)
+    out["commit"] = _commit()
     out["generate_not_timed_with_the_method"] = gen or "cached file"
     cuda = accelerator != "cpu" and torch.cuda.is_available()
     if cuda:
@@ -249,6 +269,7 @@ def run_model(
         out_path.write_text(json.dumps(out, indent=1))
 
     def phase(name, fn):
+        gc.collect()  # AnnData holds reference cycles: free what the last phase dropped
         _hwm_reset()
         start, t = sampler.now(), time.perf_counter()
         result = fn()
@@ -263,6 +284,11 @@ def run_model(
     fold = phase("split", lambda: holdout_split(adata, "type0"))
     adata = None
     fold.real = None  # the held-out truth: not needed to predict
+    if backed:  # train from disk: the training cells written once, then read out of core
+        train_path = out_path.with_suffix(".train.h5ad")
+        phase("write_train", lambda: fold.train.write_h5ad(train_path))
+        fold.train = None
+        fold.train = phase("open_backed", lambda: ad.read_h5ad(train_path, backed="r"))
     model = phase("setup", lambda: SCOTM(fold.train, max_steps=max_steps))
     if cuda:
         torch.cuda.reset_peak_memory_stats()
@@ -289,6 +315,9 @@ def run_model(
     target = out_path.with_suffix(".pred.h5ad")
     phase("write", lambda: pred.write_h5ad(target))
     target.unlink()  # only its cost is measured
+    if backed:
+        fold.train.file.close()
+        train_path.unlink()
     sampler.stop()
     out["total_seconds"] = sum(p["seconds"] for p in out["phases"].values())
     out["peak_rss_gb"] = max(p["peak_rss_gb"] for p in out["phases"].values())
@@ -479,6 +508,12 @@ def main(argv=None) -> None:
         default=Path(tempfile.gettempdir()) / "scotm_scale",
         help="cache of the generated synthetic h5ad files (one per size)",
     )
+    ap.add_argument(
+        "--backed",
+        action="store_true",
+        help="with --model: train from the training cells written to h5ad and opened with "
+        "anndata's backed='r' (out of core)",
+    )
     ap.add_argument("--write-data", type=int, help=argparse.SUPPRESS)  # generate, in a child
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/scale.json"))
     a = ap.parse_args(argv)
@@ -491,7 +526,7 @@ def main(argv=None) -> None:
         print(json.dumps(write_data(a.write_data, path)))
         return
     if a.model:
-        res = run_model(a.model, a.max_steps, a.out, a.data_dir, a.accelerator)
+        res = run_model(a.model, a.max_steps, a.out, a.data_dir, a.accelerator, backed=a.backed)
         print(json.dumps(res, indent=1))
         return
     if a.sizes:

@@ -112,6 +112,34 @@ def test_prepare_takes_no_copy_beyond_one_output(monkeypatch) -> None:
     assert out.X.data is seen[0]
 
 
+def test_copy_subset_equals_anndata_copy_with_x_copied_once() -> None:
+    from scotm._subset import copy_subset
+
+    adata = synthetic_counts(n_per=10, n_genes=12, sparse=True)
+    adata.obsm["X_e"] = np.arange(adata.n_obs * 2, dtype=float).reshape(-1, 2)
+    adata.layers["counts"] = adata.X.copy()
+    adata.uns["note"] = {"a": 1}
+    rows = np.arange(adata.n_obs) % 3 == 0
+    cols = np.arange(adata.n_vars) < 5
+    for obs, var in ((rows, None), (None, cols), (rows, cols), (None, None)):
+        want = adata[
+            slice(None) if obs is None else obs, slice(None) if var is None else var
+        ].copy()
+        got = copy_subset(adata, obs, var)
+        assert not got.is_view and got.shape == want.shape
+        np.testing.assert_array_equal(got.X.toarray(), want.X.toarray())
+        np.testing.assert_array_equal(got.obsm["X_e"], want.obsm["X_e"])
+        np.testing.assert_array_equal(
+            got.layers["counts"].toarray(), want.layers["counts"].toarray()
+        )
+        assert got.obs.equals(want.obs) and got.var.equals(want.var) and got.uns == want.uns
+        assert not np.shares_memory(got.X.data, adata.X.data)  # a copy, not a view
+    dense = ad.AnnData(np.ones((4, 3), dtype=np.float32))
+    got = copy_subset(dense, np.array([True, False, True, True]))
+    got.X[0, 0] = 5.0
+    assert dense.X[0, 0] == 1.0 and got.shape == (3, 3)
+
+
 def _scale_module():
     spec = importlib.util.spec_from_file_location("scale_bench", ROOT / "benchmarks/scale.py")
     mod = importlib.util.module_from_spec(spec)

@@ -6,6 +6,7 @@ cells) -> keep those genes. Data handed over already log-normalised skip the fir
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import anndata as ad
@@ -15,6 +16,7 @@ import scipy.sparse as sp
 
 from . import validate
 from ._errors import ScotmInputError
+from ._subset import copy_subset
 from .validate import check_finite, check_keys  # noqa: F401  (kept importable from pp)
 
 logger = logging.getLogger(__name__)
@@ -94,7 +96,8 @@ def prepare(
     n_genes = adata.n_vars
     if n_top_genes is not None and n_top_genes < n_genes:
         sc.pp.highly_variable_genes(adata, n_top_genes=n_top_genes, flavor=flavor)
-        adata = adata[:, adata.var["highly_variable"].to_numpy()].copy()
+        adata = copy_subset(adata, var=adata.var["highly_variable"].to_numpy())
+        gc.collect()  # AnnData holds reference cycles: free the all-genes copy now
     validate.check_n_genes(adata.n_vars)
     adata.X = adata.X.astype(np.float32, copy=False)  # no third copy of the matrix
     adata.uns["scotm_pp"] = {
