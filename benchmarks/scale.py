@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -526,6 +527,7 @@ def main(argv=None) -> None:
         print(json.dumps(write_data(a.write_data, path)))
         return
     if a.model:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
         res = run_model(a.model, a.max_steps, a.out, a.data_dir, a.accelerator, backed=a.backed)
         print(json.dumps(res, indent=1))
         return
