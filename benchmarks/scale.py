@@ -466,10 +466,14 @@ def exponents(rows: list[dict]) -> dict:
     """Least-squares slope of log(value) against log(cells), per phase and quantity."""
     cells = np.log([r["cells"] for r in rows])
     fit = {}
-    for name in rows[0]["phases"]:
+    names = [n for n in rows[0]["phases"] if all(n in r["phases"] for r in rows)]
+    for name in names:
         for key in ("seconds", "peak_rss_gb"):
             y = np.log([max(r["phases"][name][key], 1e-6) for r in rows])
             fit[f"{name}.{key}"] = float(np.polyfit(cells, y, 1)[0])
+    for key in ("total_seconds", "peak_rss_gb"):  # the whole run (--model rows)
+        if all(key in r for r in rows):
+            fit[key] = float(np.polyfit(cells, np.log([r[key] for r in rows]), 1)[0])
     return fit
 
 
@@ -552,9 +556,9 @@ def main(argv=None) -> None:
         print(json.dumps(res, indent=1))
         return
     if a.fit:
-        rows = sorted(
-            (r for f in a.fit for r in json.loads(f.read_text())["sizes"]), key=lambda r: r["cells"]
-        )
+        found = [json.loads(f.read_text()) for f in a.fit]  # {"sizes": [...]} or one --model row
+        rows = [r for d in found for r in d.get("sizes", [d]) if r.get("completed", True)]
+        rows.sort(key=lambda r: r["cells"])
         print(json.dumps({"cells": [r["cells"] for r in rows], **exponents(rows)}, indent=1))
         return
     if a.entropic:
