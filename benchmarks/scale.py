@@ -204,17 +204,18 @@ def write_data(n_cells: int, path: Path, seed: int = 0) -> dict:
 
 
 def _commit() -> str:
+    root = Path(__file__).resolve().parent.parent
     done = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"],
         capture_output=True,
         text=True,
-        cwd=Path(__file__).parent,
+        cwd=root,
     )
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=no", "src", "benchmarks/scale.py"],
         capture_output=True,
         text=True,
-        cwd=Path(__file__).parent,
+        cwd=root,
     )
     return done.stdout.strip() + ("+uncommitted" if dirty.stdout.strip() else "")
 
@@ -330,6 +331,69 @@ def run_model(
     out["completed"] = True
     save()
     return out
+
+
+def memory_probe(n_cells: int, data_dir: Path) -> dict:
+    """Peak RSS of each fixed step against what it replaced, on the same data, one process.
+
+    Each step's peak is the process high-water mark above its resident memory just before
+    the step (``VmHWM - VmRSS``), i.e. the step's own extra memory at its peak.
+    """
+    import anndata as ad
+    import scanpy as sc
+
+    import scotm
+    from scotm._subset import copy_subset
+
+    path, _ = _data_file(n_cells, data_dir)
+    res: dict = {"cells": n_cells, "data": SYNTHETIC, "commit": _commit(), "extra_gb": {}}
+
+    def extra(name, fn):
+        gc.collect()
+        _hwm_reset()
+        before = _rss_gb()
+        out = fn()
+        res["extra_gb"][name] = _hwm_gb() - before
+        print(f"  {name:<40} +{res['extra_gb'][name]:.3f} GB", file=sys.stderr, flush=True)
+        return out
+
+    counts = ad.read_h5ad(path)
+    X = counts.X
+    res["matrix_gb"] = (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes) / 1e9
+
+    def whole():
+        a = counts.copy()
+        sc.pp.normalize_total(a, target_sum=1e4)
+        sc.pp.log1p(a)
+        return a
+
+    def blocks():
+        a = counts.copy()
+        scotm.pp.normalise_log1p(a)
+        return a
+
+    extra("copy + scanpy normalise/log1p, whole", whole)
+    prepared = extra("copy + pp.normalise_log1p (blocks)", blocks)
+    counts = X = None
+    mask = ~((prepared.obs["cell_type"] == "type0") & (prepared.obs["condition"] != "control"))
+    mask = mask.to_numpy()
+    extra("adata[mask].copy() (anndata)", lambda: prepared[mask].copy())
+    extra("copy_subset(adata, mask)", lambda: copy_subset(prepared, mask))
+
+    def dropped(collect: bool) -> float:
+        gc.collect()
+        a = prepared.copy()
+        view = a[mask]  # a view of it, as holdout_split takes: views refer to their parent
+        view = None  # noqa: F841
+        before = _rss_gb()
+        a = None  # noqa: F841  (dropped, as a script rebinding its variable does)
+        if collect:
+            gc.collect()
+        return before - _rss_gb()
+
+    res["freed_gb_on_drop_without_gc"] = dropped(False)
+    res["freed_gb_on_drop_with_gc"] = dropped(True)
+    return res
 
 
 def run_sizes(
@@ -527,12 +591,23 @@ def main(argv=None) -> None:
     ap.add_argument(
         "--val-fraction", type=float, help="with --model: SCOTM's val_fraction (default 0.1)"
     )
+    ap.add_argument(
+        "--memory-probe",
+        type=int,
+        metavar="N",
+        help="extra memory of each fixed step against what it replaced, on N cells",
+    )
     ap.add_argument("--write-data", type=int, help=argparse.SUPPRESS)  # generate, in a child
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/scale.json"))
     a = ap.parse_args(argv)
     print(f"*** {SYNTHETIC} ***", file=sys.stderr)
     if a.one:
         print(json.dumps(run_size(a.one, a.method, a.batch_size)))
+        return
+    if a.memory_probe:
+        res = memory_probe(a.memory_probe, a.data_dir)
+        _write(a.out, res)
+        print(json.dumps(res, indent=1))
         return
     if a.write_data:
         path = a.data_dir / f"synthetic_{a.write_data}_seed0.h5ad"
