@@ -47,9 +47,28 @@ def _row_min(vals: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def is_backed_sparse(X) -> bool:
+    """Whether ``X`` is a sparse matrix left on disk (``anndata.read_h5ad(..., backed="r")``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> is_backed_sparse(np.zeros((2, 2)))
+    False
+    """
+    from anndata.abc import CSCDataset, CSRDataset
+
+    return isinstance(X, CSRDataset | CSCDataset)
+
+
 def _blocks(X) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
     """(values, row index within block, rows in block) for row blocks of a matrix."""
     n_obs, n_vars = X.shape
+    if is_backed_sparse(X):  # an h5ad opened with backed="r": read a slab of rows at a time
+        step = max(1, 2 * _BLOCK // max(n_vars, 1))
+        for start in range(0, n_obs, step):
+            yield from _blocks(X[start : start + step])
+        return
     if sp.issparse(X):
         X = X.tocsr() if X.format != "csr" else X
         indptr = X.indptr

@@ -23,6 +23,7 @@ import anndata as ad
 import numpy as np
 
 from ._errors import ScotmInputError
+from ._subset import copy_subset
 from .validate import check_finite, check_keys  # noqa: F401  (the design's checks live there)
 
 logger = logging.getLogger(__name__)
@@ -264,9 +265,9 @@ def holdout_split(
     train_mask = (is_ctrl | is_pert) & ~(in_h & is_pert)
     return Fold(
         holdout=holdout,
-        train=adata[train_mask].copy(),
-        ctrl=adata[in_h & is_ctrl].copy(),
-        real=adata[in_h & is_pert].copy(),
+        train=copy_subset(adata, train_mask),
+        ctrl=copy_subset(adata, in_h & is_ctrl),
+        real=copy_subset(adata, in_h & is_pert),
     )
 
 
@@ -300,9 +301,9 @@ def perturbation_split(
     out = np.isin(cond, held)
     return Fold(
         holdout=",".join(held),
-        train=adata[~out].copy(),
-        ctrl=adata[cond == keys.control].copy(),
-        real=adata[out].copy(),
+        train=copy_subset(adata, ~out),
+        ctrl=copy_subset(adata, cond == keys.control),
+        real=copy_subset(adata, out),
     )
 
 

@@ -6,6 +6,7 @@ cells) -> keep those genes. Data handed over already log-normalised skip the fir
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import anndata as ad
@@ -15,6 +16,7 @@ import scipy.sparse as sp
 
 from . import validate
 from ._errors import ScotmInputError
+from ._subset import copy_subset
 from .validate import check_finite, check_keys  # noqa: F401  (kept importable from pp)
 
 logger = logging.getLogger(__name__)
@@ -89,15 +91,15 @@ def prepare(
     if log_input:
         logger.info("X is already log-normalised: skipping normalize/log1p.")
     else:
-        sc.pp.normalize_total(adata, target_sum=1e4)
-        sc.pp.log1p(adata)
+        normalise_log1p(adata)
     adata.uns.pop("log1p", None)
     n_genes = adata.n_vars
     if n_top_genes is not None and n_top_genes < n_genes:
         sc.pp.highly_variable_genes(adata, n_top_genes=n_top_genes, flavor=flavor)
-        adata = adata[:, adata.var["highly_variable"].to_numpy()].copy()
+        adata = copy_subset(adata, var=adata.var["highly_variable"].to_numpy())
+        gc.collect()  # AnnData holds reference cycles: free the all-genes copy now
     validate.check_n_genes(adata.n_vars)
-    adata.X = adata.X.astype(np.float32)
+    adata.X = adata.X.astype(np.float32, copy=False)  # no third copy of the matrix
     adata.uns["scotm_pp"] = {
         "lognormalised_input": log_input,
         "n_top_genes": int(adata.n_vars),
@@ -105,3 +107,41 @@ def prepare(
         "n_genes_before": int(n_genes),
     }
     return adata
+
+
+#: Cells normalised at once by :func:`normalise_log1p` (bounds its temporary memory).
+CHUNK_CELLS = 20_000
+
+
+def normalise_log1p(adata: ad.AnnData, target_sum: float = 1e4) -> None:
+    """``sc.pp.normalize_total(target_sum)`` then ``sc.pp.log1p``, in place, in blocks of cells.
+
+    Each cell is normalised on its own, so scanpy run on blocks of :data:`CHUNK_CELLS` rows
+    gives the same values, bit for bit, as on the whole matrix, while its temporaries (a
+    scale factor per stored value, and the result) take a block's memory rather than twice
+    the whole matrix's. Used for a float32 CSR ``X``; any other ``X`` goes to scanpy whole.
+
+    Examples
+    --------
+    >>> import anndata as ad, numpy as np, scipy.sparse as sp
+    >>> a = ad.AnnData(sp.csr_matrix(np.array([[1.0, 3.0], [0.0, 2.0]], dtype=np.float32)))
+    >>> normalise_log1p(a, target_sum=4.0)
+    >>> np.round(a.X.toarray(), 3)
+    array([[0.693, 1.386],
+           [0.   , 1.609]], dtype=float32)
+    """
+    X = adata.X
+    if not (sp.issparse(X) and X.format == "csr" and X.dtype == np.float32):
+        sc.pp.normalize_total(adata, target_sum=target_sum)
+        sc.pp.log1p(adata)
+        return
+    for start in range(0, X.shape[0], CHUNK_CELLS):
+        stop = min(start + CHUNK_CELLS, X.shape[0])
+        lo, hi = X.indptr[start], X.indptr[stop]
+        block = ad.AnnData(X[start:stop])
+        sc.pp.normalize_total(block, target_sum=target_sum)
+        sc.pp.log1p(block)
+        if block.X.nnz != hi - lo:  # scanpy changed the stored entries: not expected
+            raise RuntimeError("normalise_log1p: scanpy changed the sparsity of a block")
+        X.data[lo:hi] = block.X.data
+    adata.uns["log1p"] = {"base": None}  # as sc.pp.log1p records it

@@ -17,6 +17,9 @@ import scipy.sparse as sp
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from .._errors import ScotmInputError
+from .._matrix import is_backed_sparse
+
 _logger = logging.getLogger("scotm.model")  # progress lines belong to the model's training
 
 
@@ -24,13 +27,26 @@ class RowDataset(Dataset):
     """Rows of a (sparse or dense) cells x genes matrix, densified a batch at a time.
 
     Keeping X sparse until a batch is drawn lets training scale past what a dense copy of
-    the whole matrix would allow.
+    the whole matrix would allow. ``X`` may also stay on disk: the CSR matrix of an h5ad
+    opened with ``anndata.read_h5ad(path, backed="r")``, whose rows are then read a batch at
+    a time (out of core).
     """
 
     def __init__(
         self, X, index: np.ndarray, extra: np.ndarray | None = None, cond: np.ndarray | None = None
     ) -> None:
-        self.X = X.tocsr() if sp.issparse(X) else np.asarray(X, dtype=np.float32)
+        if is_backed_sparse(X):
+            if X.format != "csr":
+                raise ScotmInputError(
+                    f"a backed X must be CSR to read cells (rows) from disk, not "
+                    f"{X.format.upper()}; rewrite the file with adata.X = adata.X.tocsr(), "
+                    "or load it into memory (backed=None)"
+                )
+            self.X = X
+        elif sp.issparse(X):
+            self.X = X.tocsr()  # no copy when X is CSR already
+        else:
+            self.X = np.asarray(X, dtype=np.float32)
         self.index = np.asarray(index)
         # per-cell side input (a cell embedding), the batch's "cell_emb"
         self.extra = None if extra is None else np.asarray(extra, dtype=np.float32)
@@ -44,7 +60,12 @@ class RowDataset(Dataset):
         return int(self.index[i])
 
     def collate(self, rows: list[int]) -> dict[str, torch.Tensor | None]:
-        block = self.X[np.asarray(rows)]
+        rows = np.asarray(rows)
+        if is_backed_sparse(self.X):  # read the file in increasing row order, each row once
+            unique, back = np.unique(rows, return_inverse=True)
+            block = self.X[unique].toarray()[back]
+        else:
+            block = self.X[rows]
         if sp.issparse(block):
             block = block.toarray()
         x = torch.from_numpy(np.asarray(block, dtype=np.float32))
