@@ -77,3 +77,18 @@ def test_a_real_fit_runs_by_steps_when_the_floor_would_cost_more(monkeypatch):
     full.train(progress=False)
     assert len(full.history) == 10  # today's floor: 10 full epochs
     assert global_steps[1] == 10 * (full.train_info["n_train_cells"] // 33)  # batch 540 // 16
+
+
+def test_validation_split_is_capped_by_max_val_cells():
+    """Large data validate on at most ``max_val_cells`` cells; small data keep their 10%."""
+    import scotm
+    from scotm.model import SCOTM
+
+    adata = scotm.pp.prepare(scotm.datasets.toy(n_cells=600, n_genes=20), n_top_genes=None)
+    capped = SCOTM(adata, hidden=8, n_latent=4, max_val_cells=25, max_epochs=1)
+    capped.train(progress=False)
+    assert capped.train_info["n_val_cells"] == 25
+    assert capped.train_info["n_train_cells"] == adata.n_obs - 25
+    default = SCOTM(adata, hidden=8, n_latent=4, max_epochs=1)
+    default.train(progress=False)
+    assert default.train_info["n_val_cells"] == 60  # 10% of 600, far below the cap

@@ -232,7 +232,7 @@ def train_model(model: SCOTM, max_epochs: int | None, runner: Runner) -> None:
     adata = model.adata
     n = adata.n_obs
     order = np.random.default_rng(s.seed).permutation(n)
-    n_val = int(round(n * s.val_fraction)) if n >= 20 else 0
+    n_val = min(int(round(n * s.val_fraction)), s.max_val_cells) if n >= 20 else 0
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
     if n_val == 0:  # too few cells to spare a validation split: validate on training
         val_idx = train_idx
