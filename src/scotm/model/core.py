@@ -24,6 +24,7 @@ from .._embeddings import PerturbationEmbeddings, cell_embedding
 from .._errors import ScotmInputError
 from ..design import Keys, check_genes
 from ..module import get_network
+from . import blend as _blend
 from . import persist
 from . import predict as _p
 from .config import OWNER, POST_TRAINING, Settings, parse
@@ -281,6 +282,7 @@ class SCOTM:
         )
         z_new = z + shift
         X = _p.DECODERS[self.settings.decode](self.module, ctrl.X, z, z_new)
+        X = _blend.apply(self, ctrl, name, shift_from, X)
         pred = ad.AnnData(X=X.astype(np.float32), obs=ctrl.obs.copy(), var=ctrl.var.copy())
         pred.obsm["X_scotm"] = z.astype(np.float32)
         pred.obsm["X_scotm_shifted"] = z_new.astype(np.float32)
