@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
@@ -57,6 +58,9 @@ def run_task(task: dict, args: argparse.Namespace) -> list[dict]:
     from scotm.model import SCOTM, blend
 
     torch.set_num_threads(1)
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _blend_record import record
+
     adata = _load(args.data)
     held, target, seed = task["holdout"], task["perturbation"], task["seed"]
     cond = adata.obs["condition"].astype(str).to_numpy()
@@ -78,6 +82,10 @@ def run_task(task: dict, args: argparse.Namespace) -> list[dict]:
                 model = SCOTM(train, perturbed=target, seed=seed, num_threads=1)
                 model.train(progress=False)
             fitted = model
+            if args.record and method == "scotm":
+                tag = f"{held}_{target}_{seed}"
+                record(Path(args.out) / "means" / f"{tag}.npz", model, target, {"all": ctrl},
+                       real, degs)  # fmt: skip
             if method in BLENDS:
                 fitted = model.variant(blend=BLENDS[method])
                 weight = blend.choose_weight(fitted, target)
@@ -135,6 +143,7 @@ def main() -> None:
     p.add_argument("--methods", nargs="*", default=METHODS)
     p.add_argument("--lines", nargs="*", help="held-out lines (default: all three)")
     p.add_argument("--targets", nargs="*", help="knock-downs (default: all nine)")
+    p.add_argument("--record", action="store_true", help="keep the means (blend_rules.py)")
     p.add_argument("--jobs", type=int, default=1, help="tasks at once (one thread each)")
     p.add_argument("--summary", action="store_true", help="only print the summary of --out")
     args = p.parse_args()
@@ -154,12 +163,12 @@ def main() -> None:
     tasks = [
         {"holdout": h, "perturbation": t, "seed": s}
         for s in args.seeds
-        for h in lines
         for t in targets
+        for h in lines
         if (h, t, s) not in done
     ]
     logging.info("%d tasks, %d at once", len(tasks), args.jobs)
-    with ProcessPoolExecutor(args.jobs, mp_context=get_context("fork")) as pool:
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
         futures = [pool.submit(_worker, t, args) for t in tasks]
         for fut in as_completed(futures):
             task, new = fut.result()

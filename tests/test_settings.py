@@ -111,6 +111,8 @@ def test_settings_are_split_into_four_configs():
         "per_cell",
         "k",
         "decode",
+        "blend",
+        "blend_weight",
     }
     assert s.replace(k=7).k == 7 and s.k == 5
     with pytest.raises(ScotmInputError, match="setting k"):
