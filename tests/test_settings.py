@@ -118,6 +118,8 @@ def test_settings_are_split_into_four_configs():
         "k",
         "decode",
         "shift_scale",
+        "blend",
+        "blend_weight",
     }
     assert s.replace(k=7).k == 7 and s.k == 5
     with pytest.raises(ScotmInputError, match="setting k"):

@@ -29,6 +29,7 @@ _RANGES = {
     "positive": (lambda v: v > 0, "greater than 0"),
     "non_negative": (lambda v: v >= 0, "0 or more"),
     "fraction": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "unit": (lambda v: 0 <= v <= 1, "in [0, 1]"),
 }
 
 
@@ -95,7 +96,12 @@ class TransportConfig:
 
 @dataclass(frozen=True)
 class PredictConfig:
-    """Transferring shifts to new cells (``k`` neighbours, per cell) and decoding them."""
+    """Transferring shifts to new cells (``k`` neighbours, per cell) and decoding them.
+
+    ``blend`` mixes the prediction with a linear transfer (``"pca_ot"`` or ``"mean_shift"``)
+    at weight ``blend_weight`` for the model (``None``: chosen by inner validation on the
+    training cell types); see :mod:`scotm.model.blend`.
+    """
 
     per_cell: bool = True
     k: int = _f(30, "positive")
@@ -103,6 +109,8 @@ class PredictConfig:
     #: how much of the transferred latent shift is added before decoding (1: all of it; a
     #: condition-aware network may need none: its decoder carries the response)
     shift_scale: float = _f(1.0, "non_negative")
+    blend: Literal["none", "pca_ot", "mean_shift"] = "none"
+    blend_weight: float | None = _f(None, "unit")
 
 
 _GROUPS = {"module": ModuleConfig, "train": TrainConfig, "transport": TransportConfig}

@@ -24,6 +24,7 @@ from .._embeddings import PerturbationEmbeddings, cell_embedding
 from .._errors import ScotmInputError
 from ..design import Keys, check_genes
 from ..module import get_network
+from . import blend as _blend
 from . import conditional, persist
 from . import predict as _p
 from .config import OWNER, POST_TRAINING, Settings, parse
@@ -280,6 +281,7 @@ class SCOTM:
             self, ctrl, z, name, source, perturbation_embedding
         )
         X, z_new = conditional.predict_expression(self, ctrl.X, z, shift, name)
+        X = _blend.apply(self, ctrl, name, shift_from, X)
         pred = ad.AnnData(X=X.astype(np.float32), obs=ctrl.obs.copy(), var=ctrl.var.copy())
         pred.obsm["X_scotm"] = z.astype(np.float32)
         pred.obsm["X_scotm_shifted"] = z_new.astype(np.float32)

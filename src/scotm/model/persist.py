@@ -24,7 +24,7 @@ import numpy as np
 from .. import _manifest
 from .._errors import ScotmInputError
 from .._io import atomic_dir
-from . import reference
+from . import blend, reference
 from .state import ModelState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -88,11 +88,15 @@ def save(model: SCOTM, path: str | os.PathLike, overwrite: bool = False) -> None
             "format_version": FORMAT_VERSION,
             "model_version": version(),
             **state.to_json(),
+            "settings": model.settings.as_dict(),  # a variant's, where it changed them
             "networks": networks,
             "train_info": model.train_info,
             "history": model.history,
             "response_history": model.response_history,
         }
+        packed = blend.pack(model)
+        if packed is not None:
+            np.savez(tmp / blend.BLEND_FILE, **packed)
         (tmp / SETTINGS_FILE).write_text(json.dumps(meta, indent=1))
         _manifest.write_manifest(tmp)
 
@@ -203,6 +207,9 @@ def load(cls: type[SCOTM], path: str | os.PathLike) -> SCOTM:
         with reader.npz(TRANSPORT_FILE) as arrays:
             refs = reference.unpack(arrays, state.perturbations)
         _check_references(path, refs, model.settings.n_latent)
+        if os.path.lexists(path / blend.BLEND_FILE):
+            with reader.npz(blend.BLEND_FILE) as arrays:
+                blend.unpack(model, arrays)
     except (
         KeyError,
         OSError,
