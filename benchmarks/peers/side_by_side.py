@@ -5,12 +5,17 @@ Reads, without rerunning anything:
 - ``benchmarks/results/kang_model/metrics.csv``: scotm's default model, ``pca_ot`` and
   ``mean_shift`` (BENCHMARKS.md, "SCOTM on Kang: all 8 folds");
 - ``benchmarks/results/kang_priors/metrics.csv``, method ``cell``: scotm with the GenePT cell
-  prior (BENCHMARKS.md, "Kang priors ablation").
+  prior (BENCHMARKS.md, "Kang priors ablation");
+- ``benchmarks/results/kang_seeds/metrics.csv``: the default model's mean over seeds 0-2
+  (BENCHMARKS.md, "The default SCOTM on Kang: 3 seeds per fold").
+
+``--results DIR`` reads the peers' CSVs from another folder (e.g. ``results/default`` for the
+runs at the packages' default epochs).
 
 Means are taken over the folds every listed peer ran, so every row of the mean table covers the
 same folds.
 
-    python benchmarks/peers/side_by_side.py [--peers trvae scgen biolord scpram]
+    python benchmarks/peers/side_by_side.py [--peers trvae scgen biolord scpram] [--results DIR]
 """
 
 from __future__ import annotations
@@ -25,21 +30,23 @@ RESULTS = HERE.parents[0] / "results"
 COLS = ["r2_mean_deg", "delta_r_deg", "r2_var_deg", "deg_overlap", "edist"]
 OURS = [
     (RESULTS / "kang_model" / "metrics.csv", "scotm", "scotm (default model)"),
+    (RESULTS / "kang_seeds" / "metrics.csv", "scotm", "scotm (default, mean of 3 seeds)"),
     (RESULTS / "kang_priors" / "metrics.csv", "cell", "scotm + GenePT cell prior"),
     (RESULTS / "kang_model" / "metrics.csv", "pca_ot", "pca_ot"),
     (RESULTS / "kang_model" / "metrics.csv", "mean_shift", "mean_shift"),
 ]
 
 
-def load(peers: list[str]) -> tuple[pd.DataFrame, list[str]]:
+def load(peers: list[str], results: Path = HERE / "results") -> tuple[pd.DataFrame, list[str]]:
     frames = []
     for path, method, label in OURS:
         t = pd.read_csv(path)
-        frames.append(t[t["method"] == method].assign(method=label))
+        t = t[t["method"] == method].groupby("holdout", as_index=False, sort=False)[COLS].mean()
+        frames.append(t.assign(method=label))
     folds = list(frames[0]["holdout"])
     peer_folds = set(folds)
     for peer in peers:
-        path = HERE / "results" / f"metrics_{peer}.csv"
+        path = results / f"metrics_{peer}.csv"
         if not path.exists():
             continue
         t = pd.read_csv(path)
@@ -66,8 +73,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--peers", nargs="*", default=["trvae", "scgen", "biolord", "cpa", "scpram"]
     )
+    parser.add_argument("--results", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
-    table, common = load(args.peers)
+    table, common = load(args.peers, args.results)
     methods = list(dict.fromkeys(table["method"]))
     per_fold = table[table["holdout"].isin(common)].copy()
     per_fold["holdout"] = pd.Categorical(per_fold["holdout"], common, ordered=True)
