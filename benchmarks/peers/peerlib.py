@@ -3,7 +3,7 @@
 Imported by ``<peer>/run_<peer>.py`` inside that peer's own venv, so it needs only anndata,
 numpy and scipy (no scotm, no torch at import time). The folds are the masks of
 ``scotm.benchmark.holdout_split``; file names are ``scotm.benchmark._safe``'s; the files written
-are those ``score_predictions.py`` rescores (as ``scpram/run_scpram.py`` writes them).
+are those ``score_predictions.py`` rescores.
 
 A run script defines ``fit_predict(train, ctrl, holdout, args) -> (X_pred, extra)`` and calls
 ``main(name, fit_predict, settings)`` (every peer takes ``--epochs``; ``add_args`` adds more).
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-# One thread everywhere, set before numpy/torch load their thread pools (matches run_scpram.py).
+# One thread everywhere, set before numpy/torch load their thread pools (the reference setting).
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
