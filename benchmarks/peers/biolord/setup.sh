@@ -5,16 +5,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="${BIOLORD_VENV:-$here/.venv}"
-python="${PYTHON:-python3.11}"
-if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c "import biolord, torch" 2>/dev/null; then
-    echo "biolord venv ready: $venv"
-    exit 0
-fi
-"$python" -m venv "$venv"
-# torch==2.13.0 first, alone: it must resolve to the CPU wheel on local disk (pip's find-links);
-# an unpinned torch would pull a multi-GB CUDA build.
-quiet() { grep -v "is ignored: it is neither a file nor a directory" >&2 || true; }
-"$venv/bin/python" -m pip install --quiet torch==2.13.0 2> >(quiet)
-"$venv/bin/python" -m pip install --quiet -r "$here/requirements.txt" 2> >(quiet)
-"$venv/bin/python" -m pip install --quiet --no-deps biolord==0.0.3 2> >(quiet)
+. "$here/../venv.sh"
+peer_ready biolord "$venv" "biolord, torch" && exit 0
+peer_venv "$venv"
+pip_in "$venv" --no-deps biolord==0.0.3
 "$venv/bin/python" -c "import torch, scvi, biolord; print('biolord ok; torch', torch.__version__, '| scvi-tools', scvi.__version__)" 2>&1 | grep -v Warning | tail -1

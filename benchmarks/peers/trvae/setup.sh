@@ -5,16 +5,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 venv="${TRVAE_VENV:-$here/.venv}"
-python="${PYTHON:-python3.11}"
-if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c "import scarches, torch" 2>/dev/null; then
-    echo "trVAE venv ready: $venv"
-    exit 0
-fi
-"$python" -m venv "$venv"
-# torch==2.13.0 first, alone: it must resolve to the CPU wheel on local disk (pip's find-links);
-# an unpinned torch would pull a multi-GB CUDA build.
-quiet() { grep -v "is ignored: it is neither a file nor a directory" >&2 || true; }
-"$venv/bin/python" -m pip install --quiet torch==2.13.0 2> >(quiet)
-"$venv/bin/python" -m pip install --quiet -r "$here/requirements.txt" 2> >(quiet)
-"$venv/bin/python" -m pip install --quiet --no-deps scarches==0.6.1 2> >(quiet)
+. "$here/../venv.sh"
+peer_ready trVAE "$venv" "scarches, torch" && exit 0
+peer_venv "$venv"
+pip_in "$venv" --no-deps scarches==0.6.1
 "$venv/bin/python" -c "import torch, scvi; from scarches.models import TRVAE; print('scarches ok; torch', torch.__version__, '| scvi-tools', scvi.__version__)" 2>&1 | grep -v "^WARNING:root\|^ captum"
