@@ -86,7 +86,8 @@ def summarise(table: pd.DataFrame) -> str:
     return head + "\n\nPer fold, mean ± sd over seeds:\n" + out.to_string()
 
 
-def _load(data: str | None):
+def _load(data: str | None, cell_embedding_key: str | None = None):
+    """Kang prepared (once per process), with GenePT added when the model asks for it."""
     import scotm
 
     if "adata" not in _DATA:
@@ -96,6 +97,9 @@ def _load(data: str | None):
             _DATA["adata"] = ad.read_h5ad(data)
         else:
             _DATA["adata"] = scotm.pp.prepare(scotm.datasets.kang())
+        if cell_embedding_key == "X_genept" and "X_genept" not in _DATA["adata"].obsm:
+            # in every worker process: spawned workers do not share the parent's data
+            _DATA["adata"] = scotm.priors.genept(_DATA["adata"], copy=True)
     return _DATA["adata"]
 
 
@@ -125,7 +129,7 @@ def run_task(task: dict, args: argparse.Namespace) -> tuple[list[dict], dict | N
     from _blend_record import record
 
     keys = Keys()
-    adata = _load(args.data)
+    adata = _load(args.data, args.cell_embedding_key)
     holdout, frac, seed = task["holdout"], task["fraction"], task["seed"]
     fold = holdout_split(adata, holdout, keys)
     degs = metrics.top_degs(fold.ctrl, fold.real)
@@ -233,13 +237,9 @@ def main() -> None:
         args.methods = [m for m in args.methods if m != "mean_shift"]
     if args.cut_in_training and (not args.cuts or len(args.cuts) != 1):
         p.error("--cut-in-training takes one --cuts value (one training per cut)")
-    adata = _load(args.data)
+    _load(args.data, args.cell_embedding_key)  # fails early, and fills the embedding cache
     args.prior_kwargs = {}
     if args.cell_embedding_key:
-        import scotm
-
-        if args.cell_embedding_key == "X_genept" and "X_genept" not in adata.obsm:
-            _DATA["adata"] = scotm.priors.genept(adata)
         args.prior_kwargs["cell_embedding_key"] = args.cell_embedding_key
     if args.perturbation_embeddings:
         table = pd.read_csv(args.perturbation_embeddings, index_col=0)
