@@ -52,6 +52,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from scotm._io import write_h5ad
+
 N_GENES, N_TYPES, N_LATENT, CHUNK = 2000, 10, 64, 10_000
 SYNTHETIC = "SYNTHETIC DATA (negative-binomial counts), not a biological result"
 
@@ -197,9 +199,7 @@ def write_data(n_cells: int, path: Path, seed: int = 0) -> dict:
     adata = ad.AnnData(X, obs=obs)
     adata.var_names = [f"g{i}" for i in range(N_GENES)]
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.h5ad")
-    adata.write_h5ad(tmp)
-    tmp.rename(path)  # complete files only: a killed run leaves no half-written cache
+    write_h5ad(adata, path)  # atomic: a killed run leaves no half-written cache
     return {"seconds": time.perf_counter() - t, "peak_rss_gb": _hwm_gb(), "path": str(path)}
 
 
@@ -291,7 +291,7 @@ def run_model(
     fold.real = None  # the held-out truth: not needed to predict
     if backed:  # train from disk: the training cells written once, then read out of core
         train_path = out_path.with_suffix(".train.h5ad")
-        phase("write_train", lambda: fold.train.write_h5ad(train_path))
+        phase("write_train", lambda: write_h5ad(fold.train, train_path))
         fold.train = None
         fold.train = phase("open_backed", lambda: ad.read_h5ad(train_path, backed="r"))
     kw = {"max_steps": max_steps} | ({} if val_fraction is None else {"val_fraction": val_fraction})
@@ -320,7 +320,7 @@ def run_model(
     pred = phase("predict", lambda: model.predict(fold.ctrl))
     out["predicted_cells"] = int(pred.n_obs)
     target = out_path.with_suffix(".pred.h5ad")
-    phase("write", lambda: pred.write_h5ad(target))
+    phase("write", lambda: write_h5ad(pred, target))
     target.unlink()  # only its cost is measured
     if backed:
         fold.train.file.close()
