@@ -28,7 +28,9 @@ import pandas as pd
 #: (``SCOTM.variant`` overrides) scored beside it; "" is the configuration itself.
 CONFIGS: dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]]]] = {
     "scotm": ({}, {"": {}}),  # today's default SCOTM(), whatever it is
-    "scotm_faithful": ({"network": "vae"}, {"": {}}),  # the published method (MMD AE + OT)
+    # the published method (MMD AE + OT), and the default without its cell prior
+    "scotm_faithful": ({"network": "vae", "cell_prior": "none"}, {"": {}}),
+    "scotm_noprior": ({"cell_prior": "none"}, {"": {}}),
     # the GenePT cell prior into the encoder (scotm.priors.genept: a fixed function of each
     # cell's own expression, computed once for all cells; nothing fitted, nothing leaks)
     "scotm_genept": ({"cell_embedding_key": "X_genept"}, {"": {}}),

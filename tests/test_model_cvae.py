@@ -120,7 +120,8 @@ def test_faithful_method_is_registered_and_runs(fold):
     from scotm.benchmark.methods import method_changes, method_factories
     from scotm.model import FAITHFUL
 
-    assert method_changes("scotm_faithful") == FAITHFUL == {"network": "vae", "shift_scale": 1.0}
+    expect = {"network": "vae", "shift_scale": 1.0, "cell_prior": "none"}
+    assert method_changes("scotm_faithful") == FAITHFUL == expect
     method = method_factories()["scotm_faithful"](Keys())
     method.settings = {**method.settings, "hidden": (16,), "n_latent": 4, "max_epochs": 2}
     pred = method.fit(fold.train).predict(fold.ctrl)

@@ -46,6 +46,9 @@ class ModuleConfig:
     hidden: tuple[int, ...] = _f((256, 128), "positive")
     dropout: float = _f(0.1, "fraction")
     prior: Literal["mmd", "kl"] = "mmd"
+    #: the built-in cell prior (GenePT) into the encoder: "auto" = when the genes are gene
+    #: symbols (:mod:`scotm.model.cell_prior`); a ``cell_embedding_key`` replaces it
+    cell_prior: Literal["auto", "genept", "none"] = "auto"
     cell_embedding_proj: int = _f(16, "positive")
     response_hidden: tuple[int, ...] = _f((128, 128), "positive")
     #: network "cvae" only: the weight of the MMD between control and perturbed conditions,

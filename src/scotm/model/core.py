@@ -25,7 +25,7 @@ from .._errors import ScotmInputError
 from ..design import Keys, check_genes
 from ..module import get_network
 from . import blend as _blend
-from . import conditional, persist
+from . import cell_prior, conditional, persist
 from . import predict as _p
 from .config import OWNER, POST_TRAINING, Settings, parse
 from .reference import Reference, References, build_references
@@ -125,9 +125,11 @@ class SCOTM:
 
     # ------------------------------------------------------------------ training
     def cell_embedding_of(self, adata: ad.AnnData, what: str = "the data") -> np.ndarray | None:
-        """The model's cell embedding read from ``adata.obsm`` (``None`` without one)."""
+        """The cells' prior: the built-in GenePT one, or read from ``adata.obsm``, or ``None``."""
         if self.cell_embedding is None:
             return None
+        if self.state.gene_prior is not None:
+            return cell_prior.cells(adata, self.state.gene_prior)
         return cell_embedding(adata, self.cell_embedding["key"], self.cell_embedding["dim"], what)
 
     def train(

@@ -1,8 +1,8 @@
 """Saving and reading a model directory (format 3): one state, its weights and references.
 
 Weights go to safetensors; the state (:class:`~scotm.model.state.ModelState`: settings, keys,
-genes, the priors' provenance) plus the training record to JSON; the OT references and the
-training perturbations' embedding table to ``.npz`` files of plain arrays: loading never
+genes, the priors' provenance) plus the training record to JSON; the OT references, the
+training perturbations' embedding table and the cell prior's gene vectors to ``.npz`` files of plain arrays: loading never
 unpickles anything. ``manifest.json`` (written last, see :mod:`scotm._manifest`) holds the
 SHA-256 and size of every file; loading reads each file once, through that check, so a
 tampered, truncated or foreign file, a FIFO, a device or a link is refused in one line.
@@ -38,6 +38,7 @@ SETTINGS_FILE = "scotm.json"
 WEIGHTS_FILE = "weights.safetensors"
 TRANSPORT_FILE = "transport.npz"
 RESPONSE_FILE = "response.safetensors"
+GENE_PRIOR_FILE = "gene_prior.npz"  # the built-in cell prior's gene vectors
 EMBEDDINGS_FILE = "embeddings.npz"
 
 
@@ -94,6 +95,8 @@ def save(model: SCOTM, path: str | os.PathLike, overwrite: bool = False) -> None
             "history": model.history,
             "response_history": model.response_history,
         }
+        if state.gene_prior is not None:
+            np.savez(tmp / GENE_PRIOR_FILE, vectors=state.gene_prior)
         packed = blend.pack(model)
         if packed is not None:
             np.savez(tmp / blend.BLEND_FILE, **packed)
@@ -199,7 +202,14 @@ def load(cls: type[SCOTM], path: str | os.PathLike) -> SCOTM:
             with reader.npz(EMBEDDINGS_FILE) as emb:
                 names, vectors = emb["names"].astype(str), emb["vectors"].astype(np.float32)
                 table = dict(zip(names, vectors, strict=True))
-        state = ModelState.from_json(meta, table)
+        genes = None
+        if (meta.get("cell_embedding") or {}).get("kind") == "genept":
+            with reader.npz(GENE_PRIOR_FILE) as arrays:
+                genes = arrays["vectors"].astype(np.float32)
+            want = (len(meta["var_names"]), int(meta["cell_embedding"]["dim"]))
+            if genes.shape != want:
+                raise ValueError(f"{GENE_PRIOR_FILE} has shape {genes.shape}, not {want}")
+        state = ModelState.from_json(meta, table, genes)
         model = cls(state=state)
         model.module.load_state_dict(reader.tensors(WEIGHTS_FILE))
         if model.response is not None:

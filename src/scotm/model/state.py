@@ -17,10 +17,11 @@ from .. import validate
 from .._embeddings import PerturbationEmbeddings, cell_embedding, perturbation_table
 from .._errors import ScotmInputError
 from ..design import Keys
+from . import cell_prior
 from .config import Settings
 
 #: What a saved model that lacks a setting meant by it (the value before the setting existed).
-LEGACY_SETTINGS = {"shift_scale": 1.0}
+LEGACY_SETTINGS = {"shift_scale": 1.0, "cell_prior": "none"}
 
 
 @dataclass
@@ -34,6 +35,8 @@ class ModelState:
     cell_embedding: dict[str, Any] | None = None
     perturbation_embedding: dict[str, Any] | None = None
     pert_table: dict[str, np.ndarray] = field(default_factory=dict)
+    #: the built-in cell prior's gene vectors (genes x d), when it is on
+    gene_prior: np.ndarray | None = None
 
     @classmethod
     def from_data(
@@ -53,12 +56,27 @@ class ModelState:
             keys = Keys(keys.condition_key, keys.control, tuple(perts), keys.cell_type_key)
         state = cls(keys, perts, settings, np.asarray(adata.var_names.astype(str)))
         if cell_embedding_key is not None:
+            if settings.cell_prior == "genept":
+                raise ScotmInputError(
+                    "cell_prior='genept' and a cell_embedding_key both give the encoder a "
+                    "cell embedding; set one of them"
+                )
             E = cell_embedding(adata, cell_embedding_key, what="the training data")
             state.cell_embedding = {
                 "key": cell_embedding_key,
                 "dim": int(E.shape[1]),
                 "source": cell_embedding_source,
             }
+        else:
+            G = cell_prior.resolve(state.var_names, settings.cell_prior)
+            if G is not None:
+                state.gene_prior = G
+                state.cell_embedding = {
+                    "key": None,
+                    "kind": "genept",
+                    "dim": int(G.shape[1]),
+                    "source": cell_prior.SOURCE,
+                }
         if perturbation_embeddings is not None:
             names, M = perturbation_table(perturbation_embeddings)
             missing = [p for p in perts if p not in set(names)]
@@ -80,7 +98,10 @@ class ModelState:
         priors = [
             name
             for name, on in (
-                ("cell embedding", self.cell_embedding),
+                (
+                    "GenePT cell prior" if self.gene_prior is not None else "cell embedding",
+                    self.cell_embedding,
+                ),
                 ("perturbation embedding", self.perturbation_embedding),
             )
             if on
@@ -111,8 +132,13 @@ class ModelState:
         }
 
     @classmethod
-    def from_json(cls, meta: dict[str, Any], pert_table: dict | None = None) -> ModelState:
-        """The state :meth:`to_json` wrote (format 2)."""
+    def from_json(
+        cls,
+        meta: dict[str, Any],
+        pert_table: dict | None = None,
+        gene_prior: np.ndarray | None = None,
+    ) -> ModelState:
+        """The state :meth:`to_json` wrote (format 2), with its tables read beside it."""
         k = meta["keys"]
         pk = k["perturbed"]
         keys = Keys(
@@ -130,9 +156,17 @@ class ModelState:
             [str(p) for p in meta["perturbations"]],
             Settings.from_dict(settings),
             np.asarray(meta["var_names"], dtype=str),
-            None
-            if ce is None
-            else {"key": str(ce["key"]), "dim": int(ce["dim"]), "source": ce.get("source")},
+            None if ce is None else _cell_meta(ce),
             None if pe is None else {"dim": int(pe["dim"]), "source": pe.get("source")},
             dict(pert_table or {}),
+            gene_prior,
         )
+
+
+def _cell_meta(ce: dict[str, Any]) -> dict[str, Any]:
+    """The saved cell-embedding record: an obsm key, or the built-in prior (no key)."""
+    out = {"key": None if ce["key"] is None else str(ce["key"]), "dim": int(ce["dim"])}
+    if ce.get("kind"):
+        out["kind"] = str(ce["kind"])
+    out["source"] = ce.get("source")
+    return out

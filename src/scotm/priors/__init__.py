@@ -18,7 +18,9 @@ load from local directories only: no hub download ever happens.
 ``genept``              the same into ``adata.obsm['X_genept']``, scanpy style
 ======================  =========================================================
 
-The language models need the optional extra: ``pip install 'scotm[priors]'``.
+The text model (sentence-transformers, all-MiniLM-L6-v2 from its wheel) is part of the base
+install: the default model's cell prior (:mod:`scotm.model.cell_prior`) uses it. RDKit (SMILES)
+and pyarrow (parquet tables) come with the extra ``pip install 'scotm[priors]'``.
 """
 
 from __future__ import annotations
