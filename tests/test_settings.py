@@ -39,6 +39,7 @@ BAD = [
         "setting cond_mmd_on must be one of 'latent', 'decoder', got 'both'",
     ),
     ("shift_scale", -1, "setting shift_scale must be 0 or more, got -1"),
+    ("ema_decay", 1, "setting ema_decay must be in (0, 1) (or none), got 1"),
 ]
 IDS = [f"{k}={v}" for k, v, _ in BAD]
 

@@ -30,6 +30,7 @@ _RANGES = {
     "non_negative": (lambda v: v >= 0, "0 or more"),
     "fraction": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "unit": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "open_unit": (lambda v: 0 < v < 1, "in (0, 1) (or none)"),
 }
 
 
@@ -77,6 +78,10 @@ class TrainConfig:
     seed: int = 0
     num_threads: int | None = _f(None, "positive")
     response_target_steps: int = _f(3000, "positive")
+    #: an exponential moving average of each network's weights, this decay per optimiser
+    #: step (0.99: about the last 100 steps), validated and kept instead of the last
+    #: weights (:mod:`scotm.train.averaging`); ``None``: no averaging
+    ema_decay: float | None = _f(None, "open_unit")
 
 
 @dataclass(frozen=True)
