@@ -102,6 +102,7 @@ def _job(job: tuple[str, str, int]) -> list[dict[str, Any]]:
         row = {"holdout": holdout, "method": method + suffix, "seed": seed}
         row.update(metrics.evaluate(fold.ctrl, fold.real, pred, degs))
         row.update(fit_s=fit_s, predict_s=predict_s, load_start=load0)
+        row["epochs"] = getattr(model, "train_info", {}).get("epochs")  # autoencoder epochs
         row["load_end"] = os.getloadavg()[0]
         rows.append(row)
     return rows
