@@ -50,7 +50,7 @@ def main() -> None:
         gap = np.abs(d[0] - d[1])
         share = np.sort(gap**2)[::-1][:5].sum() / (gap**2).sum()
         s0, s1 = args.seeds
-        print(f"{h}, {args.method}: r2_mean_deg seed {s0} {r2[0]:.3f}, seed {s1} {r2[1]:.3f}; ")
+        print(f"{h}, {args.method}: r2_mean_deg seed {s0} {r2[0]:.3f}, seed {s1} {r2[1]:.3f}")
         print(f"  the 5 most disputed DEGs carry {share:.0%} of the squared disagreement")
         print(f"  {'gene':>10}  real  seed{s0}  seed{s1}  control mean")
         for j in np.argsort(-gap)[: args.top]:
