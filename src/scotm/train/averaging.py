@@ -5,7 +5,9 @@ With ``ema_decay`` set, every optimiser step updates an average of the weights,
 so early stopping and the response network's best-epoch choice, scores the averaged weights,
 and the averaged weights are what training leaves in the network: what predicts and what is
 saved. Averaging over the last few hundred steps smooths the step-to-step noise of the
-optimiser, which a seed decides, at the cost of one extra copy of the weights.
+optimiser, at the cost of one extra copy of the weights. On Kang it did not narrow the
+spread between seeds, which lies in a few genes the decoder switches off, not in step noise
+(``benchmarks/sections/ema.md``); it is off by default.
 
 The averaging itself is Lightning's maintained :class:`~lightning.pytorch.callbacks.
 EMAWeightAveraging` (``torch.optim.swa_utils.AveragedModel`` underneath); it swaps the
