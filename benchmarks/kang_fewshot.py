@@ -33,7 +33,7 @@ control cells the method was given). Held-out perturbed cells never enter traini
 ``--data FILE`` reads an already prepared (log-normalised, 2,000 HVG) Kang h5ad instead of the
 cached download. Rows are appended to ``DIR/metrics.csv``; tasks already there are skipped, so
 an interrupted run resumes. ``--cell-embedding-key`` / ``--perturbation-embeddings`` pass prior
-embeddings to the model (``--tag`` names its rows).
+embeddings to the model, ``--set KEY=VALUE`` any setting (``--tag`` names its rows).
 """
 
 from __future__ import annotations
@@ -219,6 +219,14 @@ def main() -> None:
     p.add_argument("--cell-embedding-key")
     p.add_argument("--perturbation-embeddings", help="CSV: name, then the vector")
     p.add_argument("--tag", default="scotm", help="method name for the model's rows")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model setting (repeatable), e.g. --set output_activation=softplus; name the "
+        "rows with --tag and use another --out (tasks are keyed by fold, level and seed)",
+    )
     p.add_argument("--no-baseline", action="store_true", help="skip mean_shift")
     p.add_argument("--record", action="store_true", help="keep the means (blend_rules.py)")
     p.add_argument("--jobs", type=int, default=1, help="tasks at once (one thread each)")
@@ -239,6 +247,11 @@ def main() -> None:
         p.error("--cut-in-training takes one --cuts value (one training per cut)")
     _load(args.data, args.cell_embedding_key)  # fails early, and fills the embedding cache
     args.prior_kwargs = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            p.error(f"--set takes KEY=VALUE, got {item!r}")
+        args.prior_kwargs[key] = value  # text, parsed and checked by the model's settings
     if args.cell_embedding_key:
         args.prior_kwargs["cell_embedding_key"] = args.cell_embedding_key
     if args.perturbation_embeddings:

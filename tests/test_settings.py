@@ -39,6 +39,13 @@ BAD = [
         "setting cond_mmd_on must be one of 'latent', 'decoder', got 'both'",
     ),
     ("shift_scale", -1, "setting shift_scale must be 0 or more, got -1"),
+    ("ema_decay", 1, "setting ema_decay must be in (0, 1) (or none), got 1"),
+    (
+        "output_activation",
+        "tanh",
+        "setting output_activation must be one of 'relu', 'softplus', got 'tanh'",
+    ),
+    ("zero_below", -0.1, "setting zero_below must be 0 or more, got -0.1"),
 ]
 IDS = [f"{k}={v}" for k, v, _ in BAD]
 
@@ -120,6 +127,7 @@ def test_settings_are_split_into_four_configs():
         "shift_scale",
         "blend",
         "blend_weight",
+        "zero_below",
     }
     assert s.replace(k=7).k == 7 and s.k == 5
     with pytest.raises(ScotmInputError, match="setting k"):

@@ -100,6 +100,9 @@ def kl_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean()
 
 
+OUTPUTS = {"relu": torch.relu, "softplus": nn.functional.softplus}  #: output_activation
+
+
 def mlp(sizes: list[int], dropout: float, last_activation: bool) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
@@ -163,6 +166,7 @@ class VAEModule(nn.Module):
         self.n_latent = n_latent
         self.n_cond = n_cond
         self.n_cell_emb = n_cell_emb
+        self.output = "relu"  # a key of OUTPUTS: build_network sets it from the settings
         out = n_latent * (2 if prior == "kl" else 1)
         n_in = n_genes + (cell_emb_proj if n_cell_emb else 0)
         self.encoder = mlp([n_in, *hidden], dropout, last_activation=True)
@@ -209,10 +213,10 @@ class VAEModule(nn.Module):
         return h, None
 
     def decode(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        """Log-normalised expression, non-negative (ReLU output, as the data are)."""
+        """Log-normalised expression, non-negative (ReLU or softplus output, as the data are)."""
         if self.n_cond:
             z = torch.cat([z, cond], dim=1)
-        return torch.relu(self.to_genes(self.decoder(z)))
+        return OUTPUTS[self.output](self.to_genes(self.decoder(z)))
 
     def loss(
         self,
@@ -422,7 +426,7 @@ class CondAEModule(VAEModule):
                 h = torch.cat([h, cond], dim=1)
             h = block(h)
             first = h if first is None else first
-        return torch.relu(self.to_genes(h)), first
+        return OUTPUTS[self.output](self.to_genes(h)), first
 
     def decode(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """Expression of codes ``z`` under conditions ``cond`` (one-hot rows; default control)."""

@@ -50,8 +50,11 @@ def build_network(settings: Any, n_genes: int, n_cell: int, perturbations: list[
     """
     cls = get_network(settings.network)
     if "n_conditions" in inspect.signature(cls.from_config).parameters:
-        return cls.from_config(n_genes, settings.module, n_cell, len(perturbations) + 1)
-    return cls.from_config(n_genes, settings.module, n_cell)
+        net = cls.from_config(n_genes, settings.module, n_cell, len(perturbations) + 1)
+    else:
+        net = cls.from_config(n_genes, settings.module, n_cell)
+    net.output = settings.output_activation  # a key of scotm.module.OUTPUTS
+    return net
 
 
 def condition_index(model: Any, adata) -> np.ndarray | None:

@@ -30,6 +30,7 @@ _RANGES = {
     "non_negative": (lambda v: v >= 0, "0 or more"),
     "fraction": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "unit": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "open_unit": (lambda v: 0 < v < 1, "in (0, 1) (or none)"),
 }
 
 
@@ -57,6 +58,10 @@ class ModuleConfig:
     cond_mmd: float = _f(1.0, "non_negative")
     cond_mmd_on: Literal["latent", "decoder"] = "decoder"
     cond_layers: Literal["first", "all"] = "first"
+    #: the decoder's output, >= 0 as the data: "relu" outputs exact zeros, so a gene the
+    #: decoder has turned off for a cell type shows no response at all; "softplus" keeps a
+    #: gradient and a change everywhere (pair it with ``zero_below``)
+    output_activation: Literal["relu", "softplus"] = "relu"
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,10 @@ class TrainConfig:
     seed: int = 0
     num_threads: int | None = _f(None, "positive")
     response_target_steps: int = _f(3000, "positive")
+    #: an exponential moving average of each network's weights, this decay per optimiser
+    #: step (0.99: about the last 100 steps), validated and kept instead of the last
+    #: weights (:mod:`scotm.train.averaging`); ``None``: no averaging
+    ema_decay: float | None = _f(None, "open_unit")
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,10 @@ class PredictConfig:
     shift_scale: float = _f(1.0, "non_negative")
     blend: Literal["none", "pca_ot", "mean_shift"] = "none"
     blend_weight: float | None = _f(None, "unit")
+    #: predicted values below this are set to 0: log-normalised data have nothing between 0
+    #: and one count (log1p(1e4 / library size): 0.095 at 100,000 counts), while a softplus
+    #: decoder leaves tiny positive values on genes a cell does not express
+    zero_below: float = _f(0.0, "non_negative")
 
 
 _GROUPS = {"module": ModuleConfig, "train": TrainConfig, "transport": TransportConfig}

@@ -284,6 +284,7 @@ class SCOTM:
         )
         X, z_new = conditional.predict_expression(self, ctrl.X, z, shift, name)
         X = _blend.apply(self, ctrl, name, shift_from, X)
+        X = _p.zero_below(X, self.settings.zero_below)
         pred = ad.AnnData(X=X.astype(np.float32), obs=ctrl.obs.copy(), var=ctrl.var.copy())
         pred.obsm["X_scotm"] = z.astype(np.float32)
         pred.obsm["X_scotm_shifted"] = z_new.astype(np.float32)

@@ -83,6 +83,20 @@ def _full(network, X, z: np.ndarray, z_new: np.ndarray) -> np.ndarray:
     return decode(network, z_new)  # decode the shifted code, as published
 
 
+def zero_below(X: np.ndarray, threshold: float) -> np.ndarray:
+    """``X`` with every value below ``threshold`` set to 0 (the ``zero_below`` setting).
+
+    Examples
+    --------
+    >>> zero_below(np.array([[0.01, 0.5], [2.0, 0.09]]), 0.1)
+    array([[0. , 0.5],
+           [2. , 0. ]])
+    """
+    if threshold <= 0:
+        return X
+    return np.where(X < threshold, 0.0, X).astype(X.dtype, copy=False)
+
+
 #: The ``decode`` setting's options: ``f(network, X_ctrl, z, z_shifted) -> expression``.
 DECODERS: dict[str, Callable[..., np.ndarray]] = {"residual": _residual, "full": _full}
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import torch
 
+from .averaging import averaging_callbacks
 from .checkpoint import Checkpoints
 from .tasks import (
     BestWeights,
@@ -269,7 +270,8 @@ def train_model(model: SCOTM, max_epochs: int | None, runner: Runner) -> None:
         if model.response is not None:
             _train_response(model, done["built"], cap, runner)
         return
-    trainer = runner.trainer(epochs, "val_loss", [history], stage="autoencoder")
+    averaging = averaging_callbacks(s.ema_decay)  # validated and kept: the averaged weights
+    trainer = runner.trainer(epochs, "val_loss", [history, *averaging], stage="autoencoder")
     t0 = time.perf_counter()
     last = ckpt.last("autoencoder")
     if last:
@@ -362,7 +364,9 @@ def _train_response(model: SCOTM, built, cap: int | None, runner: Runner) -> Non
         return
     history = History()
     best = BestWeights("response_val_loss")
-    trainer = runner.trainer(epochs, "response_val_loss", [history, best], stage="response")
+    # BestWeights before the averaging: it copies the weights validated (the averaged ones)
+    callbacks = [history, best, *averaging_callbacks(s.ema_decay)]
+    trainer = runner.trainer(epochs, "response_val_loss", callbacks, stage="response")
     task = response_task(model.response, s.lr, s.weight_decay)
     t0 = time.perf_counter()
     data = PairDataModule(train_set, val_set, batch_size, s.seed)

@@ -329,6 +329,10 @@ class BestWeights(pl.Callback):
     Used for the response network, whose validation set is held-out *training
     perturbations*: the epoch that generalises best to perturbations it did not fit is the
     one kept (no held-out data is involved).
+
+    The weights kept are those validated: copied when the validation epoch ends, before a
+    weight-averaging callback listed after this one (:mod:`.averaging`) swaps the averaged
+    weights back out; the metric is read when validation ends.
     """
 
     def __init__(self, monitor: str) -> None:
@@ -336,13 +340,18 @@ class BestWeights(pl.Callback):
         self.best = float("inf")
         self.best_epoch = -1
         self.state: dict[str, torch.Tensor] | None = None
+        self._validated: dict[str, torch.Tensor] | None = None
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, task: pl.LightningModule) -> None:
+        self._validated = {k: v.detach().clone() for k, v in task.module.state_dict().items()}
 
     def on_validation_end(self, trainer: pl.Trainer, task: pl.LightningModule) -> None:
         value = trainer.callback_metrics.get(self.monitor)
         if value is not None and float(value) < self.best:
             self.best = float(value)
             self.best_epoch = int(trainer.current_epoch)
-            self.state = {k: v.detach().clone() for k, v in task.module.state_dict().items()}
+            self.state = self._validated
+        self._validated = None
 
     def on_fit_end(self, trainer: pl.Trainer, task: pl.LightningModule) -> None:
         if self.state is not None:
