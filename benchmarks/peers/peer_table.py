@@ -97,7 +97,7 @@ def rows(seeds: pd.DataFrame, peers: dict[str, pd.DataFrame], folds: list[str]) 
     fold_sets: dict[tuple[str, ...], list[str]] = {}
     for peer, t in peers.items():
         ran = tuple(f for f in folds if f in t.index)
-        if ran:
+        if len(ran) > 1:  # a one-fold mean repeats that fold's row
             fold_sets.setdefault(ran, []).append(peer)
     for ran, names in sorted(fold_sets.items(), key=lambda kv: -len(kv[0])):
         label = (
