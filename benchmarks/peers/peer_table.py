@@ -35,12 +35,12 @@ PEERS = ["scpram", "trvae", "scgen", "biolord", "cpa"]
 NAMES = {"scpram": "scPRAM", "trvae": "trVAE", "scgen": "scGen", "biolord": "biolord", "cpa": "CPA"}
 
 
-def scotm_seeds(path: Path = SEEDS_CSV) -> pd.DataFrame:
-    """Scotm's default model, one row per (fold, seed), columns ``holdout, seed, *COLS``."""
+def scotm_seeds(path: Path = SEEDS_CSV, method: str = "scotm") -> pd.DataFrame:
+    """Scotm's rows of ``method``, one per (fold, seed), columns ``holdout, seed, *COLS``."""
     t = pd.read_csv(path)
-    t = t[t["method"] == "scotm"]
+    t = t[t["method"] == method]
     if t.empty:
-        raise SystemExit(f"{path} has no rows of method 'scotm'")
+        raise SystemExit(f"{path} has no rows of method '{method}'")
     return t[["holdout", "seed", *COLS]].reset_index(drop=True)
 
 
@@ -135,8 +135,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--peers", nargs="*", default=PEERS)
     parser.add_argument("--results", type=Path, default=HERE / "results" / "default")
     parser.add_argument("--seeds-csv", type=Path, default=SEEDS_CSV)
+    parser.add_argument(
+        "--method", default="scotm", help="scotm's rows in --seeds-csv (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
-    seeds = scotm_seeds(args.seeds_csv)
+    seeds = scotm_seeds(args.seeds_csv, args.method)
     folds = list(seeds["holdout"].drop_duplicates())
     peers = load_peers(args.results, args.peers)
     missing = [NAMES.get(p, p) for p in args.peers if p not in peers]
