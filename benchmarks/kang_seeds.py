@@ -29,7 +29,11 @@ import pandas as pd
 CONFIGS: dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]]]] = {
     "scotm": ({}, {"": {}}),  # today's default SCOTM(), whatever it is
     # the published method (MMD AE + OT), and the default without its cell prior
-    "scotm_faithful": ({"network": "vae", "cell_prior": "none"}, {"": {}}),
+    "scotm_faithful": (
+        {"network": "vae", "cell_prior": "none", "output_activation": "relu", "zero_below": 0.0},
+        {"": {}},
+    ),
+    "scotm_relu": ({"output_activation": "relu", "zero_below": 0.0}, {"": {}}),
     "scotm_noprior": ({"cell_prior": "none"}, {"": {}}),
     # the GenePT cell prior into the encoder (scotm.priors.genept: a fixed function of each
     # cell's own expression, computed once for all cells; nothing fitted, nothing leaks)
@@ -54,7 +58,7 @@ CONFIGS["scotm_ema998"] = ({"ema_decay": 0.998}, {"": {}})
 # scored raw and with predicted values below 0.05 / 0.1 set to 0 (post-training, free)
 CONFIGS["scotm_softplus"] = (
     {"output_activation": "softplus"},
-    {"": {}, "_z05": {"zero_below": 0.05}, "_z1": {"zero_below": 0.1}},
+    {"": {"zero_below": 0.0}, "_z05": {"zero_below": 0.05}, "_z1": {"zero_below": 0.1}},
 )
 BASELINES = ("mean_shift", "pca_ot")
 _DATA: dict[str, Any] = {}

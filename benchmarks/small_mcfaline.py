@@ -13,7 +13,7 @@ weight chosen by inner validation on the two training lines; column ``blend_weig
 ``pca_ot`` and ``mean_shift`` (deterministic; run with every seed all the same). On request
 (``--methods``), each its own model, same seed: ``scotm_softplus``
 (``output_activation="softplus"``, ``zero_below=0.1``), ``scotm_noprior`` (the default without
-its GenePT cell prior) and ``scotm_genept`` (the prior read from ``obsm["X_genept"]``,
+its GenePT cell prior), ``scotm_relu`` (with a ReLU output, nothing zeroed) and ``scotm_genept`` (the prior read from ``obsm["X_genept"]``,
 computed once for all cells by ``scotm.priors.genept``: the same function as the default's).
 
     python benchmarks/small_mcfaline.py --out DIR --seeds 0 1 2 --jobs 8
@@ -45,6 +45,7 @@ BLENDS = {"scotm_blend_pca": "pca_ot", "scotm_blend_mean": "mean_shift"}
 TRAINED = {
     "scotm_softplus": {"output_activation": "softplus", "zero_below": 0.1},
     "scotm_noprior": {"cell_prior": "none"},
+    "scotm_relu": {"output_activation": "relu", "zero_below": 0.0},
     "scotm_genept": {"cell_embedding_key": "X_genept"},
 }
 _DATA = {}

@@ -23,9 +23,10 @@ def _ctrl(data):
     return data[(data.obs["condition"] == "control").to_numpy()].copy()
 
 
-def test_relu_is_the_default_and_outputs_exact_zeros(data):
-    model = SCOTM(data, **SMALL)
-    assert model.settings.output_activation == "relu" and model.settings.zero_below == 0.0
+def test_softplus_with_zero_below_is_the_default_relu_outputs_exact_zeros(data):
+    default = SCOTM(data, **SMALL)
+    assert default.settings.output_activation == "softplus" and default.settings.zero_below == 0.1
+    model = SCOTM(data, **SMALL, output_activation="relu")
     assert model.module.output == "relu"
     torch.manual_seed(0)
     out = model.module.decode(torch.randn(200, 4) * 5)
@@ -45,7 +46,8 @@ def test_softplus_outputs_no_exact_zero(data):
 
 
 def test_zero_below_clears_small_values_after_training(data, tmp_path):
-    model = SCOTM(data, **SMALL, output_activation="softplus").train(max_epochs=3, progress=False)
+    model = SCOTM(data, **SMALL, output_activation="softplus", zero_below=0.0)
+    model.train(max_epochs=3, progress=False)
     ctrl = _ctrl(data)
     raw = model.predict(ctrl).X
     small = (raw > 0) & (raw < 0.1)

@@ -59,9 +59,10 @@ class ModuleConfig:
     cond_mmd_on: Literal["latent", "decoder"] = "decoder"
     cond_layers: Literal["first", "all"] = "first"
     #: the decoder's output, >= 0 as the data: "relu" outputs exact zeros, so a gene the
-    #: decoder has turned off for a cell type shows no response at all; "softplus" keeps a
-    #: gradient and a change everywhere (pair it with ``zero_below``)
-    output_activation: Literal["relu", "softplus"] = "relu"
+    #: decoder has turned off for a cell type shows no response at all (which strong genes
+    #: depends on the seed); "softplus" (default) keeps a gradient and a change everywhere,
+    #: paired with ``zero_below`` (BENCHMARKS.md, "The softplus output as the default")
+    output_activation: Literal["relu", "softplus"] = "softplus"
 
 
 @dataclass(frozen=True)
@@ -125,8 +126,8 @@ class PredictConfig:
     blend_weight: float | None = _f(None, "unit")
     #: predicted values below this are set to 0: log-normalised data have nothing between 0
     #: and one count (log1p(1e4 / library size): 0.095 at 100,000 counts), while a softplus
-    #: decoder leaves tiny positive values on genes a cell does not express
-    zero_below: float = _f(0.0, "non_negative")
+    #: decoder leaves tiny positive values on genes a cell does not express (0: keep all)
+    zero_below: float = _f(0.1, "non_negative")
 
 
 _GROUPS = {"module": ModuleConfig, "train": TrainConfig, "transport": TransportConfig}

@@ -283,8 +283,9 @@ class SCOTM:
             self, ctrl, z, name, source, perturbation_embedding
         )
         X, z_new = conditional.predict_expression(self, ctrl.X, z, shift, name)
-        X = _blend.apply(self, ctrl, name, shift_from, X)
+        # zeros first: the blend keeps the model's zeros, as inner validation scored them
         X = _p.zero_below(X, self.settings.zero_below)
+        X = _blend.apply(self, ctrl, name, shift_from, X)
         pred = ad.AnnData(X=X.astype(np.float32), obs=ctrl.obs.copy(), var=ctrl.var.copy())
         pred.obsm["X_scotm"] = z.astype(np.float32)
         pred.obsm["X_scotm_shifted"] = z_new.astype(np.float32)

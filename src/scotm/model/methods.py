@@ -28,12 +28,19 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "scotm_cvae": {"network": "cvae"},
     "scotm_cdecoder": {"network": "cvae", "cond_mmd": 0.0},  # the same, without that MMD
     "scotm_noprior": {"cell_prior": "none"},  # without the default GenePT cell prior
+    "scotm_relu": {"output_activation": "relu", "zero_below": 0.0},  # the earlier output
 }
 
 #: The scOTM method as this package implements it (MMD autoencoder, exact OT within cell
 #: types, per-cell shift transfer, residual decoding), pinned by name: it stays runnable
 #: whatever the default ``SCOTM()`` becomes.
-FAITHFUL: dict[str, Any] = {"network": "vae", "shift_scale": 1.0, "cell_prior": "none"}
+FAITHFUL: dict[str, Any] = {
+    "network": "vae",
+    "shift_scale": 1.0,
+    "cell_prior": "none",
+    "output_activation": "relu",
+    "zero_below": 0.0,
+}
 
 #: The model with a prior embedding added, each a benchmark method of its own. GenePT cell
 #: embeddings are a fixed function of each cell's own expression (no fitting), so the

@@ -21,7 +21,12 @@ from . import cell_prior
 from .config import Settings
 
 #: What a saved model that lacks a setting meant by it (the value before the setting existed).
-LEGACY_SETTINGS = {"shift_scale": 1.0, "cell_prior": "none"}
+LEGACY_SETTINGS = {
+    "shift_scale": 1.0,
+    "cell_prior": "none",
+    "output_activation": "relu",
+    "zero_below": 0.0,
+}
 
 
 @dataclass
