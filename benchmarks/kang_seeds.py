@@ -133,7 +133,7 @@ def mean_shifted(preds: list[Any]) -> Any:
 
     A gene's zeros become the constant added, so a rank test between control and this
     prediction (the DEGs of ``deg_overlap``) sees nearly every gene moved: on a 2-fold screen
-    deg_overlap fell from about 0.69 to 0.27 (benchmarks/sections/ema.md). Scaling instead
+    deg_overlap fell from about 0.69 to 0.27 (BENCHMARKS.md, "Seed variance"). Scaling instead
     of shifting (zeros stay zero) was tried and dropped: where the seeds disagree on a gene
     (one predicts no change, the other a large one) the scale factor reached 7 and
     r2_var_deg fell to 0.

@@ -7,7 +7,7 @@ and the averaged weights are what training leaves in the network: what predicts 
 saved. Averaging over the last few hundred steps smooths the step-to-step noise of the
 optimiser, at the cost of one extra copy of the weights. On Kang it did not narrow the
 spread between seeds, which lies in a few genes the decoder switches off, not in step noise
-(``benchmarks/sections/ema.md``); it is off by default.
+(BENCHMARKS.md, "Seed variance within one training"); it is off by default.
 
 The averaging itself is Lightning's maintained :class:`~lightning.pytorch.callbacks.
 EMAWeightAveraging` (``torch.optim.swa_utils.AveragedModel`` underneath); it swaps the
