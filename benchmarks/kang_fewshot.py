@@ -236,7 +236,9 @@ def main() -> None:
     if args.summary:
         print(summarise(pd.read_csv(out)))
         return
+    from scotm._errors import ScotmInputError
     from scotm._io import write_text
+    from scotm.cli.common import parse_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.folds == ["all"]:
@@ -247,11 +249,10 @@ def main() -> None:
         p.error("--cut-in-training takes one --cuts value (one training per cut)")
     _load(args.data, args.cell_embedding_key)  # fails early, and fills the embedding cache
     args.prior_kwargs = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            p.error(f"--set takes KEY=VALUE, got {item!r}")
-        args.prior_kwargs[key] = value  # text, parsed and checked by the model's settings
+    try:  # the CLI's parser: values parsed and checked by each setting's type, here
+        args.prior_kwargs.update(parse_settings(args.set))
+    except ScotmInputError as exc:
+        p.error(str(exc))
     if args.cell_embedding_key:
         args.prior_kwargs["cell_embedding_key"] = args.cell_embedding_key
     if args.perturbation_embeddings:
