@@ -39,7 +39,7 @@ SCRIPT = textwrap.dedent(
     model = SCOTM(fold.train, hidden=(128,), n_latent=16, seed=0, num_threads=1)
     calls = []
     build = model.build_references
-    model.build_references = lambda: (calls.append(1), build())[1]
+    model.build_references = lambda *a: (calls.append(1), build(*a))[1]
     device = dict(accelerator="cpu", devices=2, strategy="ddp") if mode == "ddp" else {}
     # two processes take half the optimiser steps per epoch: 12 epochs there, 6 here
     model.train(max_epochs=12 if mode == "ddp" else 6, progress=False, **device)

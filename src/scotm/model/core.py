@@ -182,10 +182,15 @@ class SCOTM:
         self.is_trained = True
         return self
 
-    def build_references(self) -> References:
-        """One OT reference per training perturbation, from the training cells' codes."""
+    def build_references(self, extra: np.ndarray | None = None) -> References:
+        """One OT reference per training perturbation, from the training cells' codes.
+
+        ``extra``: the training cells' prior, where the caller has it already (else made here).
+        """
         s = self.settings
-        Z = self._latent(self.adata)  # the training data: checked at setup
+        if extra is None:
+            extra = self.cell_embedding_of(self.adata)
+        Z = self._latent(self.adata, extra)  # the training data: checked at setup
         return build_references(Z, self.adata, self.design, self.perturbations, s.transport, s.seed)
 
     def trained(self, refs: dict[str, Reference], history: list, response_history: list) -> None:
@@ -241,12 +246,19 @@ class SCOTM:
         >>> model.get_latent(ctrl).shape  # doctest: +SKIP
         (500, 64)
         """
+        self._check_input(adata)
+        return self._latent(adata, self.cell_embedding_of(adata), batch_size)
+
+    def _check_input(self, adata: ad.AnnData) -> None:
         validate.require_log(adata, "the control cells")
         check_genes(adata, self.var_names, "the control cells")
-        return self._latent(adata, batch_size)
 
-    def _latent(self, adata: ad.AnnData, batch_size: int = 4096) -> np.ndarray:
-        out = _p.encode(self.module, adata.X, self.cell_embedding_of(adata), batch_size)
+    def _latent(
+        self, adata: ad.AnnData, extra: np.ndarray | None, batch_size: int = 4096
+    ) -> np.ndarray:
+        # ``extra``: the cells' prior (cell_embedding_of), made once by the caller, who may
+        # need it again (the response network): at atlas size it is a large array
+        out = _p.encode(self.module, adata.X, extra, batch_size)
         return np.vstack(out).astype(np.float64) if out else np.zeros((0, self.settings.n_latent))
 
     def predict(
@@ -278,9 +290,11 @@ class SCOTM:
         """
         self._check_trained()
         name = _p.resolve_perturbation(self.perturbations, perturbation)
-        z = self.get_latent(ctrl)
+        self._check_input(ctrl)
+        extra = self.cell_embedding_of(ctrl)  # once: the response network may read it too
+        z = self._latent(ctrl, extra)
         shift, shift_from, sources = _p.latent_shift(
-            self, ctrl, z, name, source, perturbation_embedding
+            self, ctrl, z, name, source, perturbation_embedding, extra
         )
         X, z_new = conditional.predict_expression(self, ctrl.X, z, shift, name)
         # zeros first: the blend keeps the model's zeros, as inner validation scored them

@@ -154,16 +154,25 @@ def check_source(ctrl, name: str, seen: bool, source: str, parts: list[str] | No
 
 
 def latent_shift(
-    model, ctrl, z: np.ndarray, name: str, source: str, given: Any | None
+    model,
+    ctrl,
+    z: np.ndarray,
+    name: str,
+    source: str,
+    given: Any | None,
+    extra: np.ndarray | None,
 ) -> tuple[np.ndarray, str, dict[str, float]]:
     """The latent shift of codes ``z`` (of ``ctrl``) under perturbation ``name``.
+
+    ``extra`` is ``ctrl``'s prior as the encoder got it (``model.cell_embedding_of``): the
+    response network reads it too.
 
     Returns the shift, where it came from (see :data:`SOURCES`) and, for a transferred
     shift, each training cell type's share of it.
 
     Examples
     --------
-    >>> shift, how, shares = latent_shift(model, ctrl, z, "stimulated", "auto", None)  # doctest: +SKIP
+    >>> shift, how, shares = latent_shift(model, ctrl, z, "stimulated", "auto", None, None)  # doctest: +SKIP
     """
     parts = combo_parts(name, list(model.references))
     shift_from = check_source(ctrl, name, name in model.references, source, parts)
@@ -176,7 +185,7 @@ def latent_shift(
     vec = perturbation_vector(model, name, given)
     if shift_from == "ridge":
         return ridge_shift(model, z, vec), shift_from, {}
-    return response_shift(model.response, z, vec, model.cell_embedding_of(ctrl)), shift_from, {}
+    return response_shift(model.response, z, vec, extra), shift_from, {}
 
 
 def additive_shift(model, z: np.ndarray, parts: list[str]) -> np.ndarray:

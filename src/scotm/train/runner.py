@@ -268,7 +268,7 @@ def train_model(model: SCOTM, max_epochs: int | None, runner: Runner) -> None:
         model.references = done["built"].refs
         log0(logging.INFO, "Resumed: the autoencoder and the OT pairing were done already")
         if model.response is not None:
-            _train_response(model, done["built"], cap, runner)
+            _train_response(model, done["built"], cap, runner, extra)
         return
     averaging = averaging_callbacks(s.ema_decay)  # validated and kept: the averaged weights
     trainer = runner.trainer(epochs, "val_loss", [history, *averaging], stage="autoencoder")
@@ -298,7 +298,8 @@ def train_model(model: SCOTM, max_epochs: int | None, runner: Runner) -> None:
     t1 = time.perf_counter()
     how = f"{s.ot_method} OT" if s.shift == "ot" else "mean shift, no OT"
     log0(logging.INFO, "Pairing control with perturbed codes (%s) ...", how)
-    built = on_rank_zero(trainer, model.build_references)  # exact EMD once, not per process
+    # exact EMD once, not per process
+    built = on_rank_zero(trainer, lambda: model.build_references(extra))
     model.references = built.refs
     info["transport_seconds"] = time.perf_counter() - t1
     log0(
@@ -312,10 +313,12 @@ def train_model(model: SCOTM, max_epochs: int | None, runner: Runner) -> None:
     payload = {"state_dict": state, "history": history.epochs, "info": info, "built": built}
     ckpt.finish("autoencoder", payload)
     if model.response is not None:
-        _train_response(model, built, cap, runner)
+        _train_response(model, built, cap, runner, extra)
 
 
-def _train_response(model: SCOTM, built, cap: int | None, runner: Runner) -> None:
+def _train_response(
+    model: SCOTM, built, cap: int | None, runner: Runner, extra: np.ndarray | None
+) -> None:
     """Fit the response network to the OT shifts of every (control cell, perturbation).
 
     Early stopping watches held-out *training perturbations* when there are at least five
@@ -331,8 +334,9 @@ def _train_response(model: SCOTM, built, cap: int | None, runner: Runner) -> Non
     cell_idx = np.concatenate([built.rows[p] for p in perts])
     pert_idx = np.concatenate([np.full(len(built.rows[p]), j) for j, p in enumerate(perts)])
     targets = np.vstack([built.refs[p].shifts for p in perts])
-    ce = model.cell_embedding_of(model.adata)
-    ce = None if ce is None else ce[model.design.conditions(model.adata) == model.design.control]
+    # ``extra``: the training cells' prior, as the autoencoder got it
+    is_c = model.design.conditions(model.adata) == model.design.control
+    ce = None if extra is None else extra[is_c]
     rng = np.random.default_rng(s.seed)
     if len(perts) >= 5:
         n_val = max(1, int(round(len(perts) * s.val_fraction)))
