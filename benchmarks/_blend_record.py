@@ -14,6 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+#: benchmark method -> the blend settings of the trained model's variant
+BLENDS = {
+    "scotm_noblend": {"blend": "none"},
+    "scotm_blend_pca": {"blend": "pca_ot"},
+    "scotm_blend_mean": {"blend": "mean_shift"},
+    "scotm_blend_shared": {"blend": "pca_ot", "blend_validation": "shared"},
+}
+
 
 def _mean(X) -> np.ndarray:
     return np.asarray(X.mean(0), dtype=np.float64).ravel()
@@ -26,13 +34,14 @@ def record(path: Path, model, name: str, inputs: dict, real, degs) -> None:
 
     genes = np.asarray(real.var_names)
     out = {"real": _mean(real.X), "degs": np.flatnonzero(np.isin(genes, list(degs)))}
+    alone = model.variant(blend="none")  # the model's own prediction, whatever its blend
     for kind in ("pca_ot", "mean_shift"):
-        v = model.variant(blend=kind)
+        v = model.variant(blend=kind)  # inner scores as the model's blend_validation says
         scores, _ = blend.inner_scores(v, name)
         out[f"inner_{kind}"] = scores
         lin = blend._linear(v, name)
         for level, ctrl in inputs.items():
-            pred = np.asarray(model.predict(ctrl, name).X, dtype=np.float64)
+            pred = np.asarray(alone.predict(ctrl, name).X, dtype=np.float64)
             X = dense(ctrl.X).astype(np.float64)
             out[f"{level}|model"] = pred.mean(0)
             out[f"{level}|ctrl"] = X.mean(0)

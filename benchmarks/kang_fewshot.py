@@ -50,6 +50,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _blend_record import BLENDS, record  # noqa: E402
+
 COLS = ["r2_mean_deg", "delta_r_deg", "r2_var_deg", "deg_overlap", "edist"]
 FOLDS = ("CD14+ Monocytes", "CD4+ T cells", "B", "NK cells")
 # smallest held-out type first: more folds finish on a busy machine
@@ -57,7 +60,6 @@ ALL_FOLDS = ("DC", "NK cells", "T", "CD8+ T cells", "CD16+ Monocytes", "B", "CD4
              "CD14+ Monocytes")  # fmt: skip
 FRACTIONS = (0.1, 0.25, 0.5)
 SEEDS = (0, 1, 2)
-BLENDS = {"scotm_blend_pca": "pca_ot", "scotm_blend_mean": "mean_shift"}
 TASK = ["holdout", "fraction", "seed"]  # a task's identity; cut tasks have fraction = 1.0
 
 _DATA = {}  # the prepared data, loaded once per worker process (spawned: a fork after OpenMP ran aborts)
@@ -125,8 +127,6 @@ def run_task(task: dict, args: argparse.Namespace) -> tuple[list[dict], dict | N
     from scotm.model import SCOTM, blend
 
     torch.set_num_threads(1)
-    sys.path.insert(0, str(Path(__file__).parent))
-    from _blend_record import record
 
     keys = Keys()
     adata = _load(args.data, args.cell_embedding_key)
@@ -170,9 +170,8 @@ def run_task(task: dict, args: argparse.Namespace) -> tuple[list[dict], dict | N
                 model = SCOTM(
                     train, **keys.as_kwargs(), **args.prior_kwargs, seed=seed, num_threads=1
                 ).train(progress=False)
-            fitted = model
-            if method in BLENDS:
-                fitted = model.variant(blend=BLENDS[method])
+            fitted = model.variant(**BLENDS[method]) if method in BLENDS else model
+            if blend.kind_of(fitted) != "none":  # the weight (inner trainings) counts as fit
                 weight = blend.choose_weight(fitted, "stimulated")
             if args.record and method == "scotm":
                 tag = f"{holdout}_{frac}_{seed}".replace(" ", "_").replace("+", "p")

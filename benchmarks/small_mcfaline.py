@@ -36,11 +36,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _blend_record import BLENDS, record  # noqa: E402
+
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "perturbench_devel.h5ad"
 CTRL = "control"
 COLS = ["r2_mean_deg", "delta_r_deg", "r2_var_deg", "deg_overlap", "edist"]
 METHODS = ["scotm", "scotm_blend_pca", "scotm_blend_mean", "pca_ot", "mean_shift"]
-BLENDS = {"scotm_blend_pca": "pca_ot", "scotm_blend_mean": "mean_shift"}
 #: other trained configurations (not run by default): their own model, same seed
 TRAINED = {
     "scotm_softplus": {"output_activation": "softplus", "zero_below": 0.1},
@@ -74,8 +76,6 @@ def run_task(task: dict, args: argparse.Namespace) -> list[dict]:
     from scotm.model import SCOTM, blend
 
     torch.set_num_threads(1)
-    sys.path.insert(0, str(Path(__file__).parent))
-    from _blend_record import record
 
     adata = _load(args.data, "scotm_genept" in args.methods)
     held, target, seed = task["holdout"], task["perturbation"], task["seed"]
@@ -105,8 +105,8 @@ def run_task(task: dict, args: argparse.Namespace) -> list[dict]:
                 tag = f"{held}_{target}_{seed}"
                 record(Path(args.out) / "means" / f"{tag}.npz", model, target, {"all": ctrl},
                        real, degs)  # fmt: skip
-            if method in BLENDS:
-                fitted = model.variant(blend=BLENDS[method])
+            fitted = model.variant(**BLENDS[method]) if method in BLENDS else model
+            if blend.kind_of(fitted) != "none":
                 weight = blend.choose_weight(fitted, target)
         pred = fitted.predict(ctrl)
         scores = metrics.evaluate(ctrl, real, pred, degs)
@@ -166,7 +166,7 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=1, help="tasks at once (one thread each)")
     p.add_argument("--summary", action="store_true", help="only print the summary of --out")
     args = p.parse_args()
-    unknown = set(args.methods) - set(METHODS) - set(TRAINED)
+    unknown = set(args.methods) - set(METHODS) - set(TRAINED) - set(BLENDS)
     if unknown:
         p.error(f"unknown methods {sorted(unknown)}; choose from {[*METHODS, *TRAINED]}")
     out = Path(args.out) / "metrics.csv"

@@ -254,7 +254,8 @@ def test_save_writes_the_manifest_and_load_verifies_it(tmp_path):
         and json.loads((tmp_path / "m" / "scotm.json").read_text())["format_version"]
         == FORMAT_VERSION
     )
-    assert set(m["files"]) == {"scotm.json", "weights.safetensors", "transport.npz"}
+    # 120 cells: the small-data blend ("auto") is saved with the model, in the manifest
+    assert set(m["files"]) == {"scotm.json", "weights.safetensors", "transport.npz", "blend.npz"}
     assert SCOTM.load(tmp_path / "m").is_trained
 
 

@@ -61,6 +61,7 @@ def test_save_load_roundtrip(tmp_path, fold, trained):
     loaded = SCOTM.load(tmp_path / "m")
     np.testing.assert_array_equal(loaded.predict(fold.ctrl).X, trained.predict(fold.ctrl).X)
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "blend.npz",  # the small-data blend ("auto", under 5,000 cells)
         "manifest.json",
         "scotm.json",
         "transport.npz",

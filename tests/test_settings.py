@@ -127,6 +127,8 @@ def test_settings_are_split_into_four_configs():
         "shift_scale",
         "blend",
         "blend_weight",
+        "blend_validation",
+        "small_data_cells",
         "zero_below",
     }
     assert s.replace(k=7).k == 7 and s.k == 5

@@ -111,9 +111,11 @@ class TransportConfig:
 class PredictConfig:
     """Transferring shifts to new cells (``k`` neighbours, per cell) and decoding them.
 
-    ``blend`` mixes the prediction with a linear transfer (``"pca_ot"`` or ``"mean_shift"``)
-    at weight ``blend_weight`` for the model (``None``: chosen by inner validation on the
-    training cell types); see :mod:`scotm.model.blend`.
+    ``blend`` moves the prediction's mean towards a linear transfer (``"pca_ot"`` or
+    ``"mean_shift"``) at weight ``blend_weight`` for the model (``None``: chosen by inner
+    validation on the training cell types); ``"auto"`` (default) is ``"pca_ot"`` for a model
+    of one perturbation trained on fewer than ``small_data_cells`` cells, else ``"none"``; see
+    :mod:`scotm.model.blend`.
     """
 
     per_cell: bool = True
@@ -122,8 +124,15 @@ class PredictConfig:
     #: how much of the transferred latent shift is added before decoding (1: all of it; a
     #: condition-aware network may need none: its decoder carries the response)
     shift_scale: float = _f(1.0, "non_negative")
-    blend: Literal["none", "pca_ot", "mean_shift"] = "none"
+    blend: Literal["auto", "none", "pca_ot", "mean_shift"] = "auto"
     blend_weight: float | None = _f(None, "unit")
+    #: how inner validation scores the model on a training type: "refit" retrains the network
+    #: without that type's perturbed cells, once per group of types (two more trainings);
+    #: "shared" reuses the trained network (fast, but it saw them, which flatters it)
+    blend_validation: Literal["refit", "shared"] = "refit"
+    #: blend "auto" blends below this many training cells (BENCHMARKS.md, "Small data: the
+    #: blend as the default below 5,000 cells")
+    small_data_cells: int = _f(5000, "positive")
     #: predicted values below this are set to 0: log-normalised data have nothing between 0
     #: and one count (log1p(1e4 / library size): 0.095 at 100,000 counts), while a softplus
     #: decoder leaves tiny positive values on genes a cell does not express (0: keep all)

@@ -26,6 +26,7 @@ LEGACY_SETTINGS = {
     "cell_prior": "none",
     "output_activation": "relu",
     "zero_below": 0.0,
+    "blend": "none",
 }
 
 
