@@ -61,7 +61,8 @@ logger = logging.getLogger("scotm.model")
 BLENDS = ("auto", "none", "pca_ot", "mean_shift")
 #: The weights inner validation chooses from (1 = the model alone, 0 = the linear transfer).
 GRID = np.round(np.linspace(0.0, 1.0, 11), 2)
-#: The weight when inner validation is impossible (fewer than two training types perturbed).
+#: The weight when inner validation is impossible: fewer than two perturbed training types
+#: (``"shared"``) or than :data:`MIN_REFIT_TYPES` (``"refit"``).
 FALLBACK = 1.0
 N_COMPONENTS, K_LINEAR, N_GENES = 100, 30, 100
 #: ``blend_validation="refit"``: the training types are dealt into this many groups, and the
