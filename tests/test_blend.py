@@ -117,14 +117,16 @@ def test_inner_validation_uses_training_types_only(fold, model):
 
 def test_refit_trains_each_group_without_its_perturbed_cells(monkeypatch):
     f = holdout_split(_data(n_types=5), "type1", Keys())
-    model = SCOTM(f.train, **TINY, blend="none").train(progress=False)
-    seen = []  # (perturbed types, control types) of each inner training
+    model = SCOTM(f.train, **TINY, blend="none").train(1, progress=False)
+    seen, caps = [], []  # (perturbed types, control types) and epoch cap of each inner training
     train = SCOTM.train
 
     def spy(self, *a, **kw):
         cond, types = self.design.conditions(self.adata), self.design.cell_types(self.adata)
         seen.append((set(types[cond == "stimulated"]), set(types[cond == "control"])))
-        return train(self, *a, **kw)
+        out = train(self, *a, **kw)
+        caps.append(self.train_info["epoch_cap"])
+        return out
 
     monkeypatch.setattr(SCOTM, "train", spy)
     v = model.variant(blend="pca_ot")  # blend_validation="refit", the default
@@ -135,6 +137,7 @@ def test_refit_trains_each_group_without_its_perturbed_cells(monkeypatch):
     # the other group's perturbed cells; the held-out type1 is never perturbed in training
     assert [p for p, _ in seen] == [{"type2", "type4"}, {"type0", "type3"}]
     assert all(c == {f"type{i}" for i in range(5)} for _, c in seen)
+    assert caps == [1, 1]  # the outer training's cap, train(1), not the setting (2)
     w = blend.choose_weight(v, "stimulated")  # its own inner round: two more trainings
     assert w in blend.GRID and len(seen) == 4
     assert blend.choose_weight(v, "stimulated") == w and len(seen) == 4  # then kept

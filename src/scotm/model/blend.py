@@ -286,7 +286,7 @@ def _refitted(model, name: str, types: list[str]):
         )  # fmt: skip
         inner = SCOTM(
             _cells(model)[~drop].copy(), **model.keys, cell_embedding_key=embedding, **settings
-        ).train(progress=False)
+        ).train(model.train_info.get("epoch_cap"), progress=False)  # the same epoch cap
         by_type.update(dict.fromkeys(group, (inner, group)))
     return by_type.__getitem__
 

@@ -285,6 +285,7 @@ def train_model(model: SCOTM, max_epochs: int | None, runner: Runner) -> None:
         "n_val_cells": int(n_val),
         "batch_size": batch_size,
         "max_epochs": epochs,
+        "epoch_cap": cap,  # train(max_epochs=...) or the setting: the blend's refits reuse it
     }
     if last:
         info["resumed"] = True
