@@ -16,10 +16,12 @@ each a single-thread process):
   ``--cut-in-training`` the cut also applies to the held-out type's control cells in training.
   The uncut prediction (level ``all``) comes with every task: the full-data check.
 
-The model's seed is the seed. Methods (``--methods``): ``scotm`` (the default settings),
-``scotm_blend_pca`` and ``scotm_blend_mean`` (the same trained model with ``blend="pca_ot"`` /
-``"mean_shift"``: the weight chosen by inner validation on training cell types, recorded in
-column ``blend_weight``), ``pca_ot``, ``mean_shift``. Truth and DEGs: all the held-out type's
+The model's seed is the seed. Methods (``--methods``): ``scotm`` (the default settings, its
+small-data blend included), and the same trained model as a variant (``_blend_record.BLENDS``):
+``scotm_noblend`` (``blend="none"``), ``scotm_blend_pca`` / ``scotm_blend_mean``
+(``blend="pca_ot"`` / ``"mean_shift"`` at any size) and ``scotm_blend_shared`` (pca_ot, inner
+validation on the shared network); a chosen weight is recorded in column ``blend_weight``;
+and ``pca_ot``, ``mean_shift``. Truth and DEGs: all the held-out type's
 real perturbed cells, DEGs from all its control cells (scored by the pinned protocol with the
 control cells the method was given). Held-out perturbed cells never enter training.
 

@@ -7,9 +7,9 @@ training data are the control cells of all three lines and that knock-down's cel
 other lines, a single-perturbation problem; the held-out line's knock-down cells are
 predicted from its control cells and scored by the pinned protocol (scotm.metrics.evaluate).
 
-Methods: ``scotm`` (default settings, seed = the seed), ``scotm_blend_pca`` /
-``scotm_blend_mean`` (the same trained model with ``blend="pca_ot"`` / ``"mean_shift"``,
-weight chosen by inner validation on the two training lines; column ``blend_weight``),
+Methods: ``scotm`` (default settings, seed = the seed), the same trained model as a variant
+(``_blend_record.BLENDS``: ``scotm_noblend``, ``scotm_blend_pca``, ``scotm_blend_mean``,
+``scotm_blend_shared``; a chosen weight goes to column ``blend_weight``),
 ``pca_ot`` and ``mean_shift`` (deterministic; run with every seed all the same). On request
 (``--methods``), each its own model, same seed: ``scotm_softplus``
 (``output_activation="softplus"``, ``zero_below=0.1``), ``scotm_noprior`` (the default without
@@ -168,7 +168,8 @@ def main() -> None:
     args = p.parse_args()
     unknown = set(args.methods) - set(METHODS) - set(TRAINED) - set(BLENDS)
     if unknown:
-        p.error(f"unknown methods {sorted(unknown)}; choose from {[*METHODS, *TRAINED]}")
+        known = sorted({*METHODS, *TRAINED, *BLENDS})
+        p.error(f"unknown methods {sorted(unknown)}; choose from {known}")
     out = Path(args.out) / "metrics.csv"
     if args.summary:
         print(summarise(pd.read_csv(out)))
