@@ -2,10 +2,11 @@
 
 Weights go to safetensors; the state (:class:`~scotm.model.state.ModelState`: settings, keys,
 genes, the priors' provenance) plus the training record to JSON; the OT references, the
-training perturbations' embedding table and the cell prior's gene vectors to ``.npz`` files of plain arrays: loading never
-unpickles anything. ``manifest.json`` (written last, see :mod:`scotm._manifest`) holds the
-SHA-256 and size of every file; loading reads each file once, through that check, so a
-tampered, truncated or foreign file, a FIFO, a device or a link is refused in one line.
+training perturbations' embedding table and the cell prior's gene vectors to ``.npz`` files
+of plain arrays: loading never unpickles anything. ``manifest.json`` (written last, see
+:mod:`scotm._manifest`) holds the SHA-256 and size of every file; loading reads each file
+once, through that check, so a tampered, truncated or foreign file, a FIFO, a device or a
+link is refused in one line.
 Format-2 directories (no manifest) still load through the same safe reader, with a warning.
 """
 
