@@ -90,6 +90,9 @@ class TrainConfig:
     #: step (0.99: about the last 100 steps), validated and kept instead of the last
     #: weights (:mod:`scotm.train.averaging`); ``None``: no averaging
     ema_decay: float | None = _f(None, "open_unit")
+    #: the learning rate over the planned steps: "constant", or "cosine" (from ``lr`` down to
+    #: 0 at the last planned step; early stopping may end training before the low rates)
+    lr_schedule: Literal["constant", "cosine"] = "constant"
 
 
 @dataclass(frozen=True)

@@ -245,7 +245,7 @@ def train_model(model: SCOTM, max_epochs: int | None, runner: Runner) -> None:
 
     extra, cond = model.cell_embedding_of(adata), condition_index(model, adata)
     data = CellDataModule(adata.X, train_idx, val_idx, batch_size, s.seed, extra, cond)
-    task = autoencoder_task(model.module, s.lr, s.weight_decay, s.beta)
+    task = autoencoder_task(model.module, s.lr, s.weight_decay, s.beta, s.lr_schedule)
     # a progress bar shows the epochs; without one, each epoch is a log line
     history = History(logging.DEBUG if runner.progress else logging.INFO)
     log0(
@@ -372,7 +372,7 @@ def _train_response(
     # BestWeights before the averaging: it copies the weights validated (the averaged ones)
     callbacks = [history, best, *averaging_callbacks(s.ema_decay)]
     trainer = runner.trainer(epochs, "response_val_loss", callbacks, stage="response")
-    task = response_task(model.response, s.lr, s.weight_decay)
+    task = response_task(model.response, s.lr, s.weight_decay, s.lr_schedule)
     t0 = time.perf_counter()
     data = PairDataModule(train_set, val_set, batch_size, s.seed)
     last = ckpt.last("response")

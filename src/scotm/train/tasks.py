@@ -161,11 +161,13 @@ class NetworkTask(pl.LightningModule):
         weight_decay: float,
         log_train: dict[str, str],
         log_val: dict[str, str],
+        lr_schedule: str = "constant",
         **loss_kwargs,
     ):
         super().__init__()
         self.module = module
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.weight_decay = weight_decay
         self.log_train, self.log_val = log_train, log_val
         self.loss_kwargs = loss_kwargs
@@ -218,7 +220,13 @@ class NetworkTask(pl.LightningModule):
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def configure_optimizers(self):
-        return adamw(self.parameters(), self.lr, self.weight_decay)
+        opt = adamw(self.parameters(), self.lr, self.weight_decay)
+        if self.lr_schedule == "constant":
+            return opt
+        # the trainer's planned optimiser steps (epochs x steps per epoch or round)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": cosine, "interval": "step"}}
 
 
 def adamw(params, lr: float, weight_decay: float) -> torch.optim.AdamW:
@@ -246,7 +254,11 @@ def adamw(params, lr: float, weight_decay: float) -> torch.optim.AdamW:
 
 
 def autoencoder_task(
-    module: torch.nn.Module, lr: float, weight_decay: float, beta: float
+    module: torch.nn.Module,
+    lr: float,
+    weight_decay: float,
+    beta: float,
+    lr_schedule: str = "constant",
 ) -> NetworkTask:
     """The autoencoder's task: loss, reconstruction and prior term; early stopping on val_loss.
 
@@ -258,10 +270,12 @@ def autoencoder_task(
     """
     train = {"train_loss": "loss", "train_recon": "recon", "train_reg": "reg"}
     val = {"val_loss": "loss", "val_recon": "recon"}
-    return NetworkTask(module, lr, weight_decay, train, val, beta=beta)
+    return NetworkTask(module, lr, weight_decay, train, val, lr_schedule, beta=beta)
 
 
-def response_task(module: torch.nn.Module, lr: float, weight_decay: float) -> NetworkTask:
+def response_task(
+    module: torch.nn.Module, lr: float, weight_decay: float, lr_schedule: str = "constant"
+) -> NetworkTask:
     """The response network's task: the regression loss to the OT shifts.
 
     Examples
@@ -271,7 +285,12 @@ def response_task(module: torch.nn.Module, lr: float, weight_decay: float) -> Ne
     ['response_train_loss']
     """
     return NetworkTask(
-        module, lr, weight_decay, {"response_train_loss": "loss"}, {"response_val_loss": "loss"}
+        module,
+        lr,
+        weight_decay,
+        {"response_train_loss": "loss"},
+        {"response_val_loss": "loss"},
+        lr_schedule,
     )
 
 
