@@ -18,6 +18,9 @@ stopping), with one deviation:
   there would be predicted from an untrained code. Here the validation set is 10% of the
   training cells drawn (seeded) from the other cell types only (``split_key``), so every
   held-out control cell is trained, as a fold of scotm's protocol trains on all of them.
+and one workaround: the default ``max_epochs`` is passed as the same number, computed here as a
+Python int, because biolord computes it with ``np.min`` and Lightning 2.0.9 asserts an int
+(an ``AssertionError`` before the first epoch otherwise).
 ``--epochs`` overrides ``max_epochs`` (see the README for what ``results/`` used and why).
 
     .venv/bin/python run_biolord.py --data kang_prepared.h5ad --out OUT [HOLDOUT ...]
@@ -41,6 +44,11 @@ from biolord._train import biolordTrainingPlan  # noqa: E402
 SPLIT_KEY, VALID_FRACTION = "biolord_split", 0.1
 
 
+def default_epochs(n_cells: int) -> int:
+    """``Biolord.train``'s default ``max_epochs`` (biolord 0.0.3), as a Python int."""
+    return int(min(round((20000 / n_cells) * 400), 400))
+
+
 def fit_predict(train, ctrl, holdout, args):
     clock = peerlib.Clock()
     rng = np.random.default_rng(args.seed)
@@ -54,8 +62,10 @@ def fit_predict(train, ctrl, holdout, args):
     )
     model = biolord.Biolord(train, split_key=SPLIT_KEY)
     kw = {"accelerator": "cpu", "enable_progress_bar": True}
-    if args.epochs is not None:
-        kw["max_epochs"] = args.epochs
+    # biolord's own default, min(round(20000 / n_cells * 400), 400), given as a Python int:
+    # the package computes it with np.min, and Lightning 2.0's fit loop asserts an int
+    # ("assert isinstance(self.max_epochs, int)": AssertionError at the start of training)
+    kw["max_epochs"] = args.epochs if args.epochs is not None else default_epochs(train.n_obs)
     model.train(**kw)
     extra = clock.fit_done()
     extra["epochs"] = int(model.trainer.current_epoch) if getattr(model, "trainer", None) else None
