@@ -151,7 +151,8 @@ class NetworkTask(pl.LightningModule):
     """Optimises a network's ``batch_loss``; logs its terms per epoch.
 
     ``log_train`` / ``log_val`` map each logged name to a term of the loss dict; the first
-    validation name shows in the progress bar.
+    validation name shows in the progress bar. ``lr_schedule``: ``"constant"``, or
+    ``"cosine"`` (stepped every optimiser step, to 0 at the trainer's last planned step).
     """
 
     def __init__(
