@@ -134,7 +134,7 @@ def _state(model) -> dict:
 
 
 def _training(model, name: str):
-    """Training X (dense), types, control mask and ``name``'s mask, for the paired types."""
+    """The training cells' control mask, ``name``'s mask and cell types."""
     if model.adata is None:
         raise ScotmInputError(
             "this model keeps no training cells and no saved blend for these settings; set "
@@ -269,8 +269,7 @@ def _refitted(model, name: str, types: list[str]):
     """
     from .core import SCOTM
 
-    keys = model.design
-    cond, cell_types = keys.conditions(model.adata), keys.cell_types(model.adata)
+    _, is_p, cell_types = _training(model, name)
     settings = model.settings.replace(blend="none").as_dict()
     embedding = None
     if model.cell_embedding is not None and model.state.gene_prior is None:
@@ -279,7 +278,7 @@ def _refitted(model, name: str, types: list[str]):
     groups = [types[i::INNER_GROUPS] for i in range(min(INNER_GROUPS, len(types)))]
     by_type = {}
     for i, group in enumerate(groups):
-        drop = (cond == name) & np.isin(cell_types, group)
+        drop = is_p & np.isin(cell_types, group)
         logger.info(
             "blend: refit %d/%d without the '%s' cells of %s", i + 1, len(groups), name,
             ", ".join(group),
