@@ -8,6 +8,9 @@ one job per core.
     python benchmarks/kang_seeds.py --methods scotm mean_shift pca_ot --seeds 0 1 2 \\
         --jobs 2 --out benchmarks/results/kang_seeds
 
+A screen of other settings needs no entry in CONFIGS: ``--tag NAME --set KEY=VALUE ...`` adds
+one configuration under that method name (alone, unless ``--methods`` names others).
+
 Writes ``--out``/``metrics.csv`` (one row per fold, method and seed, with fit/predict
 seconds and the 1-minute load average at the job's start and end) after every job, and
 ``summary.md`` (8-fold means with the seed spread, and per-fold mean/min/max) at the end.
@@ -66,9 +69,15 @@ BASELINES = ("mean_shift", "pca_ot")
 _DATA: dict[str, Any] = {}
 
 
-def _init(data: str | None = None, save: str | None = None, genept: bool = False) -> None:
+def _init(
+    data: str | None = None,
+    save: str | None = None,
+    genept: bool = False,
+    extra: dict[str, dict[str, str]] | None = None,
+) -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
     _DATA["save"] = save
+    _DATA["extra"] = extra or {}  # --tag NAME --set KEY=VALUE: a configuration not in CONFIGS
     import torch
 
     import scotm
@@ -106,7 +115,10 @@ def _job(job: tuple[str, str, int]) -> list[dict[str, Any]]:
         cls = {"mean_shift": MeanShift, "pca_ot": PcaOT}[method]
         model, variants = cls(**keys.as_kwargs()).fit(fold.train), {"": None}
     else:
-        settings, variants = CONFIGS[method]
+        if method in _DATA["extra"]:
+            settings, variants = _DATA["extra"][method], {"": {}}
+        else:
+            settings, variants = CONFIGS[method]
         if isinstance(settings, str):
             from scotm.model import ABLATIONS, FAITHFUL
 
@@ -235,7 +247,7 @@ def summarise(table: pd.DataFrame) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--methods", nargs="+", default=["scotm", *BASELINES])
+    p.add_argument("--methods", nargs="+", help="default: scotm and the baselines")
     p.add_argument("--holdout", nargs="*", help="cell types (default: all 8)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--jobs", type=int, default=1)
@@ -248,8 +260,28 @@ def main() -> None:
         "(METHOD+ens) and the first seed's prediction shifted to the seeds' mean "
         "(METHOD+ensmean); each costs k trainings (predictions kept as .npy under --out/pred)",
     )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a model setting (repeatable) for one more configuration, run as method --tag "
+        "(e.g. --tag scotm_wide --set hidden=512,256); a screen needs no CONFIGS entry",
+    )
+    p.add_argument("--tag", help="the method name of the --set configuration")
     args = p.parse_args()
-    unknown = set(args.methods) - set(CONFIGS) - set(BASELINES)
+    extra: dict[str, dict[str, str]] = {}
+    if args.set or args.tag:
+        if not (args.set and args.tag) or args.tag in CONFIGS or args.tag in BASELINES:
+            p.error("--set needs --tag, a new method name (and --tag needs --set)")
+        pairs = [kv.split("=", 1) for kv in args.set]
+        if any(len(kv) != 2 for kv in pairs):
+            p.error("--set takes KEY=VALUE")
+        extra[args.tag] = dict(pairs)
+        args.methods = [*(args.methods or []), args.tag]
+    elif not args.methods:
+        args.methods = ["scotm", *BASELINES]
+    unknown = set(args.methods) - set(CONFIGS) - set(BASELINES) - set(extra)
     if unknown:
         p.error(f"unknown methods {sorted(unknown)}; choose from {[*CONFIGS, *BASELINES]}")
     folds = args.holdout or [
@@ -275,8 +307,8 @@ def main() -> None:
         isinstance(CONFIGS[m][0], dict) and CONFIGS[m][0].get("cell_embedding_key") == "X_genept"
         for m in args.methods
         if m in CONFIGS
-    )
-    init = (args.data, str(save) if save else None, genept)
+    ) or any(s.get("cell_embedding_key") == "X_genept" for s in extra.values())
+    init = (args.data, str(save) if save else None, genept, extra)
     with mp.get_context("spawn").Pool(args.jobs, _init, init) as pool:
         for res in pool.imap_unordered(_job, jobs):
             rows += res
