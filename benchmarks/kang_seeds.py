@@ -65,6 +65,8 @@ CONFIGS["scotm_softplus"] = (
 )
 # the learning rate decayed along a cosine to 0 over the planned steps (no extra cost)
 CONFIGS["scotm_cosine"] = ({"lr_schedule": "cosine"}, {"": {}})
+# the default with its shifts transferred from fewer or more neighbours (post-training, free)
+CONFIGS["scotm_k"] = ({}, {"": {}, "_k10": {"k": 10}, "_k100": {"k": 100}})
 BASELINES = ("mean_shift", "pca_ot")
 _DATA: dict[str, Any] = {}
 
@@ -278,6 +280,13 @@ def main() -> None:
         if any(len(kv) != 2 for kv in pairs):
             p.error("--set takes KEY=VALUE")
         extra[args.tag] = dict(pairs)
+        from scotm._errors import ScotmInputError  # here, not at the top: see CONFIGS
+        from scotm.model import Settings
+
+        try:  # a bad key or value stops here, in one line, not in every worker
+            Settings(**extra[args.tag])
+        except ScotmInputError as exc:
+            p.error(str(exc))
         args.methods = [*(args.methods or []), args.tag]
     elif not args.methods:
         args.methods = ["scotm", *BASELINES]
