@@ -17,23 +17,27 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import re
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).parent))
+from kang_seeds import pred_file  # noqa: E402
+
 COLS = ["r2_mean_deg", "delta_r_deg", "r2_var_deg", "deg_overlap", "edist"]
 
 
 def saved(pred: Path) -> dict[tuple[str, str], dict[int, Path]]:
-    """``(method, fold) -> {seed: file}`` for the files ``kang_seeds.py`` names
-    ``METHOD__FOLD__SEED.npy`` (spaces as underscores)."""
+    """``(method, fold) -> {seed: file}``: the rows of ``kang_seeds.py``'s ``metrics.csv``
+    (next to ``pred``) whose prediction was kept."""
+    table = pd.read_csv(pred.parent / "metrics.csv")
     out: dict[tuple[str, str], dict[int, Path]] = {}
-    for f in sorted(pred.glob("*.npy")):
-        m = re.fullmatch(r"(.+)__(.+)__(-?\d+)", f.stem)
-        if m:
-            out.setdefault((m[1], m[2]), {})[int(m[3])] = f
+    for method, holdout, seed in table[["method", "holdout", "seed"]].itertuples(index=False):
+        f = pred_file(pred, method, holdout, seed)
+        if f.exists():
+            out.setdefault((method, holdout), {})[int(seed)] = f
     return out
 
 
@@ -61,13 +65,11 @@ def main() -> None:
 
     import scotm
     from scotm import metrics
-    from scotm.benchmark import Keys, cell_types, holdout_split
+    from scotm.benchmark import Keys, holdout_split
 
     adata = ad.read_h5ad(args.data) if args.data else scotm.pp.prepare(scotm.datasets.kang())
-    folds = {h.replace(" ", "_"): h for h in cell_types(adata, Keys())}
     rows = []
-    for (method, fold_name), files in saved(Path(args.pred)).items():
-        holdout = folds[fold_name]
+    for (method, holdout), files in saved(Path(args.pred)).items():
         fold = holdout_split(adata, holdout, Keys())
         degs = metrics.top_degs(fold.ctrl, fold.real)
         preds = {s: np.load(f) for s, f in files.items()}
@@ -84,8 +86,9 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "metrics.csv", index=False)
-    (out / "summary.md").write_text(summarise(table))
-    print(summarise(table))
+    summary = summarise(table)
+    (out / "summary.md").write_text(summary)
+    print(summary)
 
 
 if __name__ == "__main__":

@@ -71,6 +71,16 @@ BASELINES = ("mean_shift", "pca_ot")
 _DATA: dict[str, Any] = {}
 
 
+def pred_file(pred: str | Path, method: str, holdout: str, seed: int) -> Path:
+    """Where ``--ensemble`` keeps one prediction: ``pred/METHOD__FOLD__SEED.npy``, spaces as
+    underscores (the scripts that read these files find them here too).
+
+    >>> pred_file("OUT/pred", "scotm", "NK cells", 0).name
+    'scotm__NK_cells__0.npy'
+    """
+    return Path(pred) / f"{method}__{holdout}__{seed}.npy".replace(" ", "_")
+
+
 def _init(
     data: str | None = None,
     save: str | None = None,
@@ -134,8 +144,8 @@ def _job(job: tuple[str, str, int]) -> list[dict[str, Any]]:
         pred = m.predict(fold.ctrl)
         predict_s = time.perf_counter() - t1
         if _DATA.get("save"):  # for the ensemble over seeds, scored in the main process
-            name = f"{method + suffix}__{holdout}__{seed}.npy".replace(" ", "_")
-            np.save(Path(_DATA["save"]) / name, np.asarray(pred.X, dtype=np.float32))
+            path = pred_file(_DATA["save"], method + suffix, holdout, seed)
+            np.save(path, np.asarray(pred.X, dtype=np.float32))
         row = {"holdout": holdout, "method": method + suffix, "seed": seed}
         row.update(metrics.evaluate(fold.ctrl, fold.real, pred, degs))
         row.update(fit_s=fit_s, predict_s=predict_s, load_start=load0)
@@ -194,8 +204,7 @@ def ensembles(table: pd.DataFrame, save: Path, data: str | None) -> list[dict[st
             continue
         fold = holdout_split(_DATA["adata"], holdout, Keys())
         degs = metrics.top_degs(fold.ctrl, fold.real)
-        name = f"{method}__{holdout}".replace(" ", "_")
-        preds = [np.load(save / f"{name}__{s}.npy") for s in seeds]
+        preds = [np.load(pred_file(save, method, holdout, s)) for s in seeds]
         combined = {
             "+ens": np.mean(preds, axis=0),
             "+ensmean": mean_shifted(preds),

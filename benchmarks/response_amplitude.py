@@ -20,6 +20,7 @@ The gains use the held-out cells to score: this is a diagnostic, not a method.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import anndata as ad
@@ -29,6 +30,9 @@ import scotm
 from scotm import metrics
 from scotm._arrays import dense
 from scotm.benchmark import Keys, holdout_split
+
+sys.path.insert(0, str(Path(__file__).parent))
+from kang_seeds import pred_file  # noqa: E402
 
 
 def scored(fold, degs, x: np.ndarray) -> dict[str, float]:
@@ -51,7 +55,7 @@ def main() -> None:
         c, r = dense(fold.ctrl.X), dense(fold.real.X)
         real_change = (r.mean(0) - c.mean(0))[on_degs]
         for method in args.methods:
-            path = Path(args.pred) / f"{method}__{holdout}__{args.seed}.npy".replace(" ", "_")
+            path = pred_file(args.pred, method, holdout, args.seed)
             if not path.exists():
                 continue
             x = np.load(path)

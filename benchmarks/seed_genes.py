@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from kang_seeds import pred_file  # noqa: E402
 
 
 def _mean(adata) -> np.ndarray:
@@ -43,8 +47,7 @@ def main() -> None:
         degs = metrics.top_degs(fold.ctrl, fold.real)
         idx = np.array([fold.ctrl.var_names.get_loc(g) for g in degs])
         mc, mr = _mean(fold.ctrl)[idx], _mean(fold.real)[idx]
-        name = f"{args.method}__{h}".replace(" ", "_")
-        pred = [np.load(Path(args.out) / "pred" / f"{name}__{s}.npy") for s in args.seeds]
+        pred = [np.load(pred_file(Path(args.out) / "pred", args.method, h, s)) for s in args.seeds]
         d = [p.astype(np.float64).mean(0)[idx] - mc for p in pred]
         r2 = [np.corrcoef(dp + mc, mr)[0, 1] ** 2 for dp in d]
         gap = np.abs(d[0] - d[1])
