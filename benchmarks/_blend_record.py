@@ -14,12 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-#: benchmark method -> the blend settings of the trained model's variant
+#: benchmark method -> the post-training settings of the trained model's variant (the
+#: blends, and the neighbours weighted by similarity alone, as before ``neighbour_weights``)
 BLENDS = {
     "scotm_noblend": {"blend": "none"},
     "scotm_blend_pca": {"blend": "pca_ot"},
     "scotm_blend_mean": {"blend": "mean_shift"},
     "scotm_blend_shared": {"blend": "pca_ot", "blend_validation": "shared"},
+    "scotm_similarity": {"neighbour_weights": "similarity"},
 }
 
 

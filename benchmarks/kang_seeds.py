@@ -67,6 +67,8 @@ CONFIGS["scotm_softplus"] = (
 CONFIGS["scotm_cosine"] = ({"lr_schedule": "cosine"}, {"": {}})
 # the default with its shifts transferred from fewer or more neighbours (post-training, free)
 CONFIGS["scotm_k"] = ({}, {"": {}, "_k10": {"k": 10}, "_k100": {"k": 100}})
+# the default, and its neighbours weighted by similarity alone (as before neighbour_weights)
+CONFIGS["scotm_nw"] = ({}, {"": {}, "_similarity": {"neighbour_weights": "similarity"}})
 BASELINES = ("mean_shift", "pca_ot")
 _DATA: dict[str, Any] = {}
 
@@ -86,9 +88,11 @@ def _init(
     save: str | None = None,
     genept: bool = False,
     extra: dict[str, dict[str, str]] | None = None,
+    cell_type_key: str = "cell_type",
 ) -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
     _DATA["save"] = save
+    _DATA["cell_type_key"] = cell_type_key
     _DATA["extra"] = extra or {}  # --tag NAME --set KEY=VALUE: a configuration not in CONFIGS
     import torch
 
@@ -117,7 +121,7 @@ def _job(job: tuple[str, str, int]) -> list[dict[str, Any]]:
 
     logging.disable(logging.WARNING)
     method, holdout, seed = job
-    keys = Keys()
+    keys = Keys(cell_type_key=_DATA["cell_type_key"])
     fold = holdout_split(_DATA["adata"], holdout, keys)
     degs = metrics.top_degs(fold.ctrl, fold.real)
     load0 = os.getloadavg()[0]
@@ -180,7 +184,9 @@ def mean_shifted(preds: list[Any]) -> Any:
     return np.maximum(first - first.mean(0) + centre, 0.0).astype(np.float32)
 
 
-def ensembles(table: pd.DataFrame, save: Path, data: str | None) -> list[dict[str, Any]]:
+def ensembles(
+    table: pd.DataFrame, save: Path, data: str | None, cell_type_key: str = "cell_type"
+) -> list[dict[str, Any]]:
     """Score two combinations of the seeds' predictions per (method, fold); each costs k fits.
 
     - ``<method>+ens``: the mean of every seed's predicted expression, cell by cell. It
@@ -196,13 +202,13 @@ def ensembles(table: pd.DataFrame, save: Path, data: str | None) -> list[dict[st
     from scotm import metrics
     from scotm.benchmark import Keys, holdout_split
 
-    _init(data)
+    _init(data, cell_type_key=cell_type_key)
     rows = []
     for (method, holdout), g in table[~table.method.isin(BASELINES)].groupby(["method", "holdout"]):
         seeds = sorted(g.seed)
         if len(seeds) < 2:
             continue
-        fold = holdout_split(_DATA["adata"], holdout, Keys())
+        fold = holdout_split(_DATA["adata"], holdout, Keys(cell_type_key=cell_type_key))
         degs = metrics.top_degs(fold.ctrl, fold.real)
         preds = [np.load(pred_file(save, method, holdout, s)) for s in seeds]
         combined = {
@@ -280,6 +286,12 @@ def main() -> None:
         "(e.g. --tag scotm_wide --set hidden=512,256); a screen needs no CONFIGS entry",
     )
     p.add_argument("--tag", help="the method name of the --set configuration")
+    p.add_argument(
+        "--cell-type-key",
+        default="cell_type",
+        help="the obs column of cell types; another (e.g. Kang's finer seurat_annotations) "
+        "gives other folds, every value of it unless --holdout names some",
+    )
     args = p.parse_args()
     extra: dict[str, dict[str, str]] = {}
     if args.set or args.tag:
@@ -306,6 +318,9 @@ def main() -> None:
         "CD14+ Monocytes", "DC", "CD16+ Monocytes", "NK cells", "B",
         "CD4+ T cells", "CD8+ T cells", "T",
     ]  # fmt: skip
+    if args.cell_type_key != "cell_type" and not args.holdout:
+        _init(args.data, cell_type_key=args.cell_type_key)  # the main process reads the types
+        folds = sorted(_DATA["adata"].obs[args.cell_type_key].astype(str).unique())
     # baselines are deterministic: one run each
     jobs = [
         (m, h, s)
@@ -326,7 +341,7 @@ def main() -> None:
         for m in args.methods
         if m in CONFIGS
     ) or any(s.get("cell_embedding_key") == "X_genept" for s in extra.values())
-    init = (args.data, str(save) if save else None, genept, extra)
+    init = (args.data, str(save) if save else None, genept, extra, args.cell_type_key)
     with mp.get_context("spawn").Pool(args.jobs, _init, init) as pool:
         for res in pool.imap_unordered(_job, jobs):
             rows += res
@@ -341,7 +356,7 @@ def main() -> None:
             )
             pd.DataFrame(rows).to_csv(out / "metrics.csv", index=False)
     if save:
-        rows += ensembles(pd.DataFrame(rows), save, args.data)
+        rows += ensembles(pd.DataFrame(rows), save, args.data, args.cell_type_key)
         pd.DataFrame(rows).to_csv(out / "metrics.csv", index=False)
     table = pd.DataFrame(rows)
     head = (

@@ -9,7 +9,8 @@ predicted from its control cells and scored by the pinned protocol (scotm.metric
 
 Methods: ``scotm`` (default settings, seed = the seed), the same trained model as a variant
 (``_blend_record.BLENDS``: ``scotm_noblend``, ``scotm_blend_pca``, ``scotm_blend_mean``,
-``scotm_blend_shared``; a chosen weight goes to column ``blend_weight``),
+``scotm_blend_shared``, ``scotm_similarity``: neighbours weighted by similarity alone; a
+chosen weight goes to column ``blend_weight``),
 ``pca_ot`` and ``mean_shift`` (deterministic; run with every seed all the same). On request
 (``--methods``), each its own model, same seed: ``scotm_softplus``
 (``output_activation="softplus"``, ``zero_below=0.1``), ``scotm_noprior`` (the default without

@@ -121,7 +121,7 @@ def test_faithful_method_is_registered_and_runs(fold):
     from scotm.model import FAITHFUL
 
     expect = {"network": "vae", "shift_scale": 1.0, "cell_prior": "none"}
-    expect.update(output_activation="relu", zero_below=0.0)
+    expect.update(output_activation="relu", zero_below=0.0, neighbour_weights="similarity")
     assert method_changes("scotm_faithful") == FAITHFUL == expect
     method = method_factories()["scotm_faithful"](Keys())
     method.settings = {**method.settings, "hidden": (16,), "n_latent": 4, "max_epochs": 2}
@@ -138,4 +138,5 @@ def test_a_model_saved_before_these_settings_loads_as_written():
     assert "shift_scale" not in json.loads((path / "scotm.json").read_text())["settings"]
     model = SCOTM.load(path)
     assert model.settings.network == "vae" and model.settings.shift_scale == 1.0
+    assert model.settings.neighbour_weights == "similarity"  # the weights it was saved with
     assert type(model.module) is VAEModule

@@ -123,6 +123,7 @@ def test_settings_are_split_into_four_configs():
         "couple_within_cell_type",
         "per_cell",
         "k",
+        "neighbour_weights",
         "decode",
         "shift_scale",
         "blend",

@@ -77,6 +77,29 @@ def test_transfer_shifts_per_cell_and_single():
     np.testing.assert_allclose(single, [[2.5, 3.5], [2.5, 3.5]])
 
 
+def test_balanced_weights_count_each_type_once():
+    # nine references of type a (shift 0) and one of type b (shift 1), all as similar to the
+    # query: by similarity alone b gets a tenth of the weight, balanced it gets half
+    ref = np.ones((10, 2))
+    shifts = np.r_[np.zeros(9), 1.0][:, None]
+    types = np.array(["a"] * 9 + ["b"])
+    np.testing.assert_allclose(transport.group_balance(types), [1 / 9] * 9 + [1.0])
+    query = np.ones((1, 2))
+    plain, _, _ = transport.transfer_shifts(query, ref, shifts, k=10)
+    balanced, _, w = transport.transfer_shifts(
+        query, ref, shifts, k=10, ref_weights=transport.group_balance(types)
+    )
+    np.testing.assert_allclose(plain, [[0.1]])
+    np.testing.assert_allclose(balanced, [[0.5]])
+    np.testing.assert_allclose(w.sum(1), 1.0)
+    # a type the query does not resemble stays out: balance reweights neighbours, no more
+    far = np.r_[np.ones((9, 2)), [[1.0, -1.0]]]
+    only_a, _, _ = transport.transfer_shifts(
+        query, far, shifts, k=9, ref_weights=transport.group_balance(types)
+    )
+    np.testing.assert_allclose(only_a, [[0.0]])
+
+
 def _manifold(n, m, d=16, seed=0):
     """Control and perturbed clouds on a curved low-dimensional manifold, a cell-level shift."""
     rng = np.random.default_rng(seed)

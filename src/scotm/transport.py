@@ -11,8 +11,10 @@ A small functional layer in the style of POT's own ``ot.emd`` / ``ot.sinkhorn``:
   mini-batch OT above (the choice is logged on the ``"scotm.transport"`` logger);
 - :func:`mean_shifts` is the scGen-style ablation: one mean shift per cell type;
 - :func:`transfer_shifts` gives each new control cell the similarity-weighted average shift of
-  its most similar training control cells; the search (:func:`cosine_topk`) runs in blocks of
-  queries, so its memory is bounded whatever the number of cells.
+  its most similar training control cells (optionally reweighted per reference, e.g. by
+  :func:`group_balance` so that every cell type counts the same); the search
+  (:func:`cosine_topk`) runs in blocks of queries, so its memory is bounded whatever the
+  number of cells.
 """
 
 from __future__ import annotations
@@ -323,6 +325,22 @@ def cosine_topk(
     return idx, w / w.sum(1, keepdims=True)
 
 
+def group_balance(groups: np.ndarray) -> np.ndarray:
+    """Each reference's weight ``1 / (references in its group)``: every group counts the same.
+
+    Passed as ``ref_weights`` to :func:`transfer_shifts`, it divides each neighbour's weight
+    by the size of its cell type, so a shift is borrowed from the types a cell resembles,
+    not from the types the experiment happened to sample most.
+
+    Examples
+    --------
+    >>> group_balance(np.array(["a", "a", "a", "b"])).tolist()
+    [0.3333333333333333, 0.3333333333333333, 0.3333333333333333, 1.0]
+    """
+    _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    return 1.0 / counts[inverse]
+
+
 def transfer_shifts(
     z_query: np.ndarray,
     z_ref: np.ndarray,
@@ -330,17 +348,32 @@ def transfer_shifts(
     k: int = 30,
     *,
     per_cell: bool = True,
+    ref_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Give each query cell the similarity-weighted mean shift of its ``k`` nearest references.
 
-    With ``per_cell=False`` (ablation) every query cell gets the same vector: the mean of the
-    per-cell transferred shifts.
+    ``ref_weights`` (one per reference, e.g. :func:`group_balance`) multiply each neighbour's
+    similarity weight before the weights are normalised. With ``per_cell=False`` (ablation)
+    every query cell gets the same vector: the mean of the per-cell transferred shifts.
 
     Returns
     -------
     ``(shifts, idx, weights)``; ``idx``/``weights`` say which references each shift came from.
+
+    Examples
+    --------
+    >>> z_ref = np.array([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0]])
+    >>> shifts = np.array([[1.0], [1.0], [4.0]])
+    >>> transfer_shifts(np.array([[1.0, 1.0]]), z_ref, shifts, 3)[0].round(2).tolist()
+    [[1.97]]
+    >>> w = group_balance(np.array(["a", "a", "b"]))
+    >>> transfer_shifts(np.array([[1.0, 1.0]]), z_ref, shifts, 3, ref_weights=w)[0].round(2).tolist()
+    [[2.47]]
     """
     idx, w = cosine_topk(z_query, z_ref, k)
+    if ref_weights is not None:
+        w = w * np.asarray(ref_weights, dtype=w.dtype)[idx]
+        w /= w.sum(1, keepdims=True)
     shifts = np.einsum("nk,nkd->nd", w, shifts_ref[idx])
     if not per_cell:
         shifts = np.broadcast_to(shifts.mean(0), shifts.shape).copy()

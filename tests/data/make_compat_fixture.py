@@ -18,8 +18,9 @@ from scotm.benchmark import Keys, holdout_split
 from scotm.model import SCOTM
 
 SETTINGS = {"hidden": (32, 16), "n_latent": 4, "max_epochs": 3, "num_threads": 1, "seed": 7}
-# the model of the fixture's time: a ReLU output, nothing zeroed (defaults since changed)
-SETTINGS.update(output_activation="relu", zero_below=0.0)
+# the model of the fixture's time: a ReLU output, nothing zeroed, neighbours weighted by
+# similarity alone (defaults since changed)
+SETTINGS.update(output_activation="relu", zero_below=0.0, neighbour_weights="similarity")
 
 
 def compute(**changes) -> dict[str, np.ndarray]:

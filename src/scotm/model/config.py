@@ -123,6 +123,12 @@ class PredictConfig:
 
     per_cell: bool = True
     k: int = _f(30, "positive")
+    #: how the ``k`` neighbours' shifts are weighted: "similarity" (cosine, as published), or
+    #: "balanced" (default): each similarity divided by its cell type's number of reference
+    #: cells, so every training type counts the same whatever its size, and a shift comes
+    #: from the types a cell resembles, not from the most sampled ones (BENCHMARKS.md,
+    #: "Neighbours weighted per cell type")
+    neighbour_weights: Literal["similarity", "balanced"] = "balanced"
     decode: Literal["residual", "full"] = "residual"
     #: how much of the transferred latent shift is added before decoding (1: all of it; a
     #: condition-aware network may need none: its decoder carries the response)

@@ -3,8 +3,9 @@
 The method (DESIGN.md): an MMD-regularised autoencoder embeds log-normalised cells; in the
 latent space an exact OT plan pairs each training cell type's control cells with its
 perturbed cells, giving every training control cell its own shift; a control cell of a
-type never seen perturbed borrows the similarity-weighted shifts of its most similar
-training control cells; the shifted code is decoded.
+type never seen perturbed borrows the shifts of its most similar training control cells,
+weighted by similarity (divided by each one's cell-type size, by default); the shifted code
+is decoded.
 """
 
 from __future__ import annotations
@@ -273,7 +274,7 @@ class SCOTM:
 
         ``perturbation`` is optional when the model knows one. ``source`` says where the
         latent shift comes from (:data:`scotm.model.predict.SOURCES`); ``"auto"``: OT shifts
-        transferred by similarity for a perturbation seen in training, the sum of the parts'
+        transferred from similar cells for a perturbation seen in training, the sum of the parts'
         for a combination ``"A+B"`` of perturbations seen alone, and for any other (which
         the output marks as extrapolated) a ridge regression from its embedding
         (``perturbation_embedding`` or the setup table); ``"response"`` asks the response

@@ -29,6 +29,9 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "scotm_cdecoder": {"network": "cvae", "cond_mmd": 0.0},  # the same, without that MMD
     "scotm_noprior": {"cell_prior": "none"},  # without the default GenePT cell prior
     "scotm_relu": {"output_activation": "relu", "zero_below": 0.0},  # the earlier output
+    # neighbours weighted by similarity alone, as published (the default divides each by its
+    # cell type's number of reference cells)
+    "scotm_similarity": {"neighbour_weights": "similarity"},
 }
 
 #: The scOTM method as this package implements it (MMD autoencoder, exact OT within cell
@@ -40,6 +43,7 @@ FAITHFUL: dict[str, Any] = {
     "cell_prior": "none",
     "output_activation": "relu",
     "zero_below": 0.0,
+    "neighbour_weights": "similarity",
 }
 
 #: The model with a prior embedding added, each a benchmark method of its own. GenePT cell

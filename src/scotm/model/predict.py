@@ -178,7 +178,7 @@ def latent_shift(
     shift_from = check_source(ctrl, name, name in model.references, source, parts)
     s = model.settings
     if shift_from == "transfer":
-        shift, sources = transfer(model.references[name], z, s.k, s.per_cell)
+        shift, sources = transfer(model.references[name], z, s)
         return shift, shift_from, sources
     if shift_from == "additive":
         return additive_shift(model, z, parts), shift_from, {}
@@ -196,7 +196,7 @@ def additive_shift(model, z: np.ndarray, parts: list[str]) -> np.ndarray:
     >>> shift = additive_shift(model, model.get_latent(ctrl), ["KLF1", "MAP2K6"])  # doctest: +SKIP
     """
     s = model.settings
-    return np.sum([transfer(model.references[p], z, s.k, s.per_cell)[0] for p in parts], 0)
+    return np.sum([transfer(model.references[p], z, s)[0] for p in parts], 0)
 
 
 def ridge_shift(model, z: np.ndarray, vec: np.ndarray) -> np.ndarray:
@@ -217,7 +217,7 @@ def ridge_shift(model, z: np.ndarray, vec: np.ndarray) -> np.ndarray:
 
     s = model.settings
     perts = [p for p in model.perturbations if p in model.references]
-    shared = np.mean([transfer(model.references[p], z, s.k, s.per_cell)[0] for p in perts], 0)
+    shared = np.mean([transfer(model.references[p], z, s)[0] for p in perts], 0)
     if len(perts) < 3:
         return shared
     means = np.vstack([model.references[p].shifts.mean(0) for p in perts]).astype(np.float64)
@@ -226,20 +226,27 @@ def ridge_shift(model, z: np.ndarray, vec: np.ndarray) -> np.ndarray:
     return shared + fit.predict(np.asarray(vec, dtype=np.float64)[None])[0]
 
 
-def transfer(ref, z: np.ndarray, k: int, per_cell: bool) -> tuple[np.ndarray, dict[str, float]]:
+def transfer(ref, z: np.ndarray, settings) -> tuple[np.ndarray, dict[str, float]]:
     """The reference's OT shifts transferred to codes ``z``, and each type's share of them.
+
+    ``settings`` give ``k``, ``per_cell`` and ``neighbour_weights`` (``"balanced"``: each
+    neighbour's weight divided by its cell type's number of reference cells).
 
     Examples
     --------
-    >>> shift, sources = transfer(model.references["stimulated"], z, 30, True)  # doctest: +SKIP
+    >>> shift, sources = transfer(model.references["stimulated"], z, model.settings)  # doctest: +SKIP
     """
     from .. import transport
 
     codes, shifts = ref.codes.astype(np.float64), ref.shifts.astype(np.float64)
-    shift, idx, w = transport.transfer_shifts(z, codes, shifts, k, per_cell=per_cell)
+    balanced = settings.neighbour_weights == "balanced"
+    weights = transport.group_balance(ref.cell_types) if balanced else None
+    shift, idx, w = transport.transfer_shifts(
+        z, codes, shifts, settings.k, per_cell=settings.per_cell, ref_weights=weights
+    )
     types, share = np.unique(ref.cell_types[idx].ravel(), return_inverse=True)
-    weights = np.bincount(share, weights=w.ravel(), minlength=len(types)) / len(z)
-    return shift, {str(t): float(v) for t, v in zip(types, weights, strict=True)}
+    weights_by_type = np.bincount(share, weights=w.ravel(), minlength=len(types)) / len(z)
+    return shift, {str(t): float(v) for t, v in zip(types, weights_by_type, strict=True)}
 
 
 def perturbation_vector(model, name: str, given: Any | None) -> np.ndarray:

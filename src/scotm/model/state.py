@@ -27,6 +27,7 @@ LEGACY_SETTINGS = {
     "output_activation": "relu",
     "zero_below": 0.0,
     "blend": "none",
+    "neighbour_weights": "similarity",
 }
 
 
