@@ -28,7 +28,8 @@ from pathlib import Path
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-SEEDS_CSV = HERE.parents[0] / "results" / "kang_seeds" / "metrics.csv"
+#: the current default's committed 3-seed run (BENCHMARKS.md, "Neighbours weighted per cell type")
+SEEDS_CSV = HERE.parents[0] / "results" / "kang_seeds_balanced" / "metrics.csv"
 COLS = ["r2_mean_deg", "delta_r_deg", "edist"]
 LOWER_IS_BETTER = {"edist"}
 PEERS = ["scpram", "trvae", "scgen", "biolord", "cpa"]
