@@ -235,7 +235,7 @@ def main() -> None:
     )
     p.add_argument("--no-baseline", action="store_true", help="skip mean_shift")
     p.add_argument("--record", action="store_true", help="keep the means (blend_rules.py)")
-    p.add_argument("--jobs", type=int, default=1, help="tasks at once (one thread each)")
+    p.add_argument("--jobs", type=int, default=1, help="tasks at once (--threads each)")
     p.add_argument(
         "--threads",
         type=int,
