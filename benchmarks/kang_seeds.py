@@ -70,6 +70,11 @@ CONFIGS["scotm_k"] = ({}, {"": {}, "_k10": {"k": 10}, "_k100": {"k": 100}})
 # the default, and its neighbours weighted by similarity alone (as before neighbour_weights)
 CONFIGS["scotm_nw"] = ({}, {"": {}, "_similarity": {"neighbour_weights": "similarity"}})
 BASELINES = ("mean_shift", "pca_ot")
+#: Kang's 8 held-out cell types, the weakest first (other Kang scripts import this list)
+KANG_FOLDS = (
+    "CD14+ Monocytes", "DC", "CD16+ Monocytes", "NK cells", "B",
+    "CD4+ T cells", "CD8+ T cells", "T",
+)  # fmt: skip
 _DATA: dict[str, Any] = {}
 
 
@@ -314,10 +319,7 @@ def main() -> None:
     unknown = set(args.methods) - set(CONFIGS) - set(BASELINES) - set(extra)
     if unknown:
         p.error(f"unknown methods {sorted(unknown)}; choose from {[*CONFIGS, *BASELINES]}")
-    folds = args.holdout or [
-        "CD14+ Monocytes", "DC", "CD16+ Monocytes", "NK cells", "B",
-        "CD4+ T cells", "CD8+ T cells", "T",
-    ]  # fmt: skip
+    folds = args.holdout or list(KANG_FOLDS)
     if args.cell_type_key != "cell_type" and not args.holdout:
         _init(args.data, cell_type_key=args.cell_type_key)  # the main process reads the types
         folds = sorted(_DATA["adata"].obs[args.cell_type_key].astype(str).unique())

@@ -28,16 +28,16 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from pathlib import Path
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 
-FOLDS = [
-    "CD14+ Monocytes", "DC", "CD16+ Monocytes", "NK cells", "B",
-    "CD4+ T cells", "CD8+ T cells", "T",
-]  # fmt: skip
+sys.path.insert(0, str(Path(__file__).parent))
+from kang_seeds import KANG_FOLDS  # noqa: E402
+
 COLS = ["r2_mean_deg", "delta_r_deg", "r2_var_deg", "deg_overlap", "edist"]
 
 
@@ -128,7 +128,7 @@ def summarise(table: pd.DataFrame) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--holdout", nargs="*", default=FOLDS)
+    p.add_argument("--holdout", nargs="*", default=list(KANG_FOLDS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--models", help="save trained fold models here, and reuse them")
     p.add_argument("--out", default="/tmp/transfer_ceiling")

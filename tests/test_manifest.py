@@ -44,6 +44,7 @@ def test_roundtrip(model_dir):
     assert m["files"]["weights.bin"]["size"] == 256 * 40
     data = read_verified_bytes(model_dir, "transport.npz", m)
     with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        # written by model_dir in this process and read back: no arithmetic, bit for bit
         np.testing.assert_array_equal(z["shifts"], np.arange(12.0).reshape(3, 4))
 
 

@@ -131,7 +131,8 @@ def test_unseen_drug_from_its_embedding(drugs, model, caplog, source):
     mean_resp = np.mean([_delta(adata[cond == d], ctrl) for d in model.perturbations], axis=0)
     r_mean = np.corrcoef(mean_resp, truth)[0, 1]
     assert r_model > 0.5 and r_model > r_mean
-    # the same vector passed explicitly gives the same prediction
+    # the same vector passed explicitly gives the same prediction (same model, same
+    # process: bit for bit)
     again = model.predict(ctrl, HELD_OUT, perturbation_embedding=emb[HELD_OUT], source=source)
     np.testing.assert_array_equal(again.X, pred.X)
     # another embedding gives another prediction: the embedding really drives the shift
@@ -215,7 +216,8 @@ def test_both_priors_save_load(tmp_path, drugs):
     assert meta["cell_embedding"] == {"key": "X_cell", "dim": 3, "source": "one-hot stand-in"}
     assert meta["perturbation_embedding"] == {"dim": 3, "source": "toy 3-d"}
     with np.load(tmp_path / "m" / "embeddings.npz", allow_pickle=False) as e:
-        # the training perturbations only, as plain arrays
+        # the training perturbations only, as plain arrays (saved in this test, copied not
+        # computed: bit for bit)
         assert list(e["names"]) == m.perturbations
         np.testing.assert_array_equal(e["vectors"][2], emb["drug2"].astype(np.float32))
     loaded = SCOTM.load(tmp_path / "m")
