@@ -69,6 +69,17 @@ CONFIGS["scotm_cosine"] = ({"lr_schedule": "cosine"}, {"": {}})
 CONFIGS["scotm_k"] = ({}, {"": {}, "_k10": {"k": 10}, "_k100": {"k": 100}})
 # the default, and its neighbours weighted by similarity alone (as before neighbour_weights)
 CONFIGS["scotm_nw"] = ({}, {"": {}, "_similarity": {"neighbour_weights": "similarity"}})
+# the default and its post-training alternatives, scored from one training (free): the
+# published similarity weights, and fewer or more neighbours
+CONFIGS["scotm_post"] = (
+    {},
+    {
+        "": {},
+        "_similarity": {"neighbour_weights": "similarity"},
+        "_k10": {"k": 10},
+        "_k100": {"k": 100},
+    },
+)
 BASELINES = ("mean_shift", "pca_ot")
 #: Kang's 8 held-out cell types, the weakest first (other Kang scripts import this list)
 KANG_FOLDS = (
