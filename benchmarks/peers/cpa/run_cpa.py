@@ -18,7 +18,10 @@ categorical_covariate_keys=["cell_type"], is_count_data=False, max_comb_len=1)``
 other module default; ``train()`` defaults (``max_epochs=None`` -> 400 on every Kang fold,
 ``batch_size=128``, validation every 10 epochs, patience 10) except ``use_gpu=False`` and
 ``--epochs``; the validation split is 10% of the training cells drawn at random (seeded), as
-``train_size=0.9`` would draw it.
+``train_size=0.9`` would draw it. One workaround, no change of value: the default
+``max_epochs`` is passed as the same number, computed here as a Python int (see
+``default_epochs``). Each fold's JSON records the epochs trained (``epochs``; early stopping
+may end training before ``max_epochs``) and the ``validations`` run, from CPA's own epoch history.
 
     .venv/bin/python run_cpa.py --data kang_prepared.h5ad --out OUT [HOLDOUT ...]
 """
@@ -48,6 +51,11 @@ SETUP = {
 MODEL_KW = {"recon_loss": "gauss"}
 
 
+def default_epochs(n_cells: int) -> int:
+    """``CPA.train``'s default ``max_epochs`` (cpa-tools 0.8.8), as a Python int."""
+    return int(min(round((20000 / n_cells) * 400), 400))
+
+
 def fit_predict(train, ctrl, holdout, args):
     clock = peerlib.Clock()
     rng = np.random.default_rng(args.seed)
@@ -62,12 +70,20 @@ def fit_predict(train, ctrl, holdout, args):
         both.obs[key] = both.obs[key].astype(str)
     cpa.CPA.setup_anndata(both, **SETUP)
     model = cpa.CPA(both, split_key=SPLIT_KEY, **MODEL_KW)
-    kw = {"use_gpu": False}
+    # max_epochs=None would make CPA compute its default with np.min, a numpy int, and the fit
+    # loop of pytorch-lightning 1.9.5 asserts a Python int ("assert isinstance(self.max_epochs,
+    # int)": AssertionError before the first epoch); so the same default is passed as an int
+    kw = {"use_gpu": False, "max_epochs": default_epochs(both.n_obs)}
     if args.epochs is not None:
         kw["max_epochs"] = args.epochs
     model.train(**kw)
     extra = clock.fit_done()
-    extra["epochs"] = args.epochs
+    # epochs trained, as every peer records them (early stopping may end training before
+    # max_epochs), and the validations run: CPA's own epoch history
+    mode = np.asarray(model.epoch_history["mode"])
+    extra["epochs"] = int((mode == "train").sum())
+    extra["max_epochs"] = int(model.trainer.max_epochs)
+    extra["validations"] = int((mode == "valid").sum())
     is_query = (both.obs[SPLIT_KEY] == "ood").to_numpy()
     target = both[is_query].copy()
     model.predict(target)
