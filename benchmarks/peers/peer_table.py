@@ -6,12 +6,12 @@ Reads, without rerunning anything:
 - ``benchmarks/results/kang_seeds/metrics.csv``, method ``scotm``: scotm's default model with
   seeds 0, 1 and 2 (BENCHMARKS.md, "The default SCOTM on Kang: 3 seeds per fold").
 
-Scotm's cells are the mean of its 3 seeds with the min-max of the seeds in brackets. Each peer
-ran one seed (0), so a peer's cell is one number; its verdict against scotm is ``win`` when it
-is better than every scotm seed (higher r2_mean_deg and delta_r_deg; lower edist), ``loss``
-when it is worse than every scotm seed, and ``tie`` inside scotm's seed range. The peer's own
-seed spread is unknown unless it ran more seeds (``--results`` folders with one CSV per seed are
-not read here).
+Scotm's cells are the mean of its 3 seeds with the min-max of the seeds in brackets. A peer's
+seed 0 is ``metrics_<peer>.csv``; other seeds, where run (``run_peer.sh --seed N``), are
+``seedN/metrics_<peer>.csv`` beside it. A peer with one seed shows one number; with more, the
+mean and the min-max of its seeds. Its verdict against scotm is ``win`` when its worst seed is
+better than scotm's best (higher r2_mean_deg and delta_r_deg; lower edist), ``loss`` when its
+best seed is worse than scotm's worst, and ``tie`` when the two ranges overlap.
 
 The mean block holds scotm's and each peer's mean over the folds that peer ran: "8 folds" when
 it ran all of them, else the folds named, with scotm's mean over the same folds beside it.
@@ -46,19 +46,42 @@ def scotm_seeds(path: Path = SEEDS_CSV, method: str = "scotm") -> pd.DataFrame:
 
 
 def load_peers(results: Path, peers: list[str]) -> dict[str, pd.DataFrame]:
-    """Each peer's per-fold rows from ``results/metrics_<peer>.csv``; peers without one left out."""
+    """Each peer's rows (``holdout, seed, ...``): seed 0 from ``results/metrics_<peer>.csv``,
+    seed N from ``results/seedN/metrics_<peer>.csv``; peers without a seed-0 file left out."""
     out = {}
     for peer in peers:
         path = results / f"metrics_{peer}.csv"
-        if path.exists():
-            out[peer] = pd.read_csv(path).set_index("holdout")
+        if not path.exists():
+            continue
+        parts = [pd.read_csv(path).assign(seed=0)]
+        for other in sorted(results.glob(f"seed*/metrics_{peer}.csv")):
+            parts.append(pd.read_csv(other).assign(seed=int(other.parent.name[4:])))
+        out[peer] = pd.concat(parts, ignore_index=True)
     return out
 
 
-def verdict(value: float, lo: float, hi: float, col: str) -> str:
-    """``win`` / ``loss`` / ``tie`` of a peer's value against scotm's seed range [lo, hi]."""
-    better, worse = (value < lo, value > hi) if col in LOWER_IS_BETTER else (value > hi, value < lo)
+def verdict(values: pd.Series, lo: float, hi: float, col: str) -> str:
+    """``win`` / ``loss`` / ``tie`` of a peer's seeds against scotm's seed range [lo, hi]:
+    every peer seed beyond scotm's best is a win, every one short of scotm's worst a loss."""
+    if col in LOWER_IS_BETTER:
+        better, worse = values.max() < lo, values.min() > hi
+    else:
+        better, worse = values.min() > hi, values.max() < lo
     return "win" if better else "loss" if worse else "tie"
+
+
+def _peer_cell(values: pd.Series, lo: float, hi: float, col: str) -> str:
+    """One seed: the value; several: mean (min-max); then the verdict."""
+    text = (
+        f"{values.iloc[0]:.3f}"
+        if len(values) == 1
+        else _spread(values.mean(), values.min(), values.max())
+    )
+    return f"{text} {verdict(values, lo, hi, col)}"
+
+
+def _seeds_label(n: int) -> str:
+    return "1 seed" if n == 1 else f"{n} seeds"
 
 
 def _spread(mean: float, lo: float, hi: float) -> str:
@@ -68,7 +91,7 @@ def _spread(mean: float, lo: float, hi: float) -> str:
 def _epochs(t: pd.DataFrame, folds: list[str]) -> str:
     if "epochs" not in t:
         return "?"
-    e = t.loc[folds, "epochs"].dropna().astype(int)
+    e = t.loc[t["holdout"].isin(folds), "epochs"].dropna().astype(int)
     if e.empty:
         return "?"
     return str(e.iloc[0]) if e.nunique() == 1 else f"{e.min()}-{e.max()}"
@@ -87,17 +110,15 @@ def rows(seeds: pd.DataFrame, peers: dict[str, pd.DataFrame], folds: list[str]) 
             + [_spread(agg.at["mean", c], agg.at["min", c], agg.at["max", c]) for c in COLS]
         )
         for peer, t in peers.items():
-            if fold in t.index:
+            mine = t[t["holdout"] == fold]
+            if not mine.empty:
                 out.append(
-                    [fold, NAMES.get(peer, peer), "1 seed", _epochs(t, [fold])]
-                    + [
-                        f"{t.at[fold, c]:.3f} {verdict(t.at[fold, c], agg.at['min', c], agg.at['max', c], c)}"
-                        for c in COLS
-                    ]
+                    [fold, NAMES.get(peer, peer), _seeds_label(len(mine)), _epochs(t, [fold])]
+                    + [_peer_cell(mine[c], agg.at["min", c], agg.at["max", c], c) for c in COLS]
                 )
     fold_sets: dict[tuple[str, ...], list[str]] = {}
     for peer, t in peers.items():
-        ran = tuple(f for f in folds if f in t.index)
+        ran = tuple(f for f in folds if f in set(t["holdout"]))
         if len(ran) > 1:  # a one-fold mean repeats that fold's row
             fold_sets.setdefault(ran, []).append(peer)
     for ran, names in sorted(fold_sets.items(), key=lambda kv: -len(kv[0])):
@@ -113,13 +134,19 @@ def rows(seeds: pd.DataFrame, peers: dict[str, pd.DataFrame], folds: list[str]) 
             + [_spread(mean[c], per_seed[c].min(), per_seed[c].max()) for c in COLS]
         )
         for peer in names:
-            t = peers[peer].loc[list(ran)]
+            t = peers[peer][peers[peer]["holdout"].isin(ran)]
+            # a peer seed's mean counts only where that seed ran every one of these folds
+            n_folds = len(ran)
+            whole = t.groupby("seed").filter(lambda g, n=n_folds: len(g) == n)
+            peer_seeds = whole.groupby("seed")[COLS].mean()
             out.append(
-                [f"**{label}**", NAMES.get(peer, peer), "1 seed", _epochs(peers[peer], list(ran))]
-                + [
-                    f"{t[c].mean():.3f} {verdict(t[c].mean(), per_seed[c].min(), per_seed[c].max(), c)}"
-                    for c in COLS
+                [
+                    f"**{label}**",
+                    NAMES.get(peer, peer),
+                    _seeds_label(len(peer_seeds)),
+                    _epochs(peers[peer], list(ran)),
                 ]
+                + [_peer_cell(peer_seeds[c], per_seed[c].min(), per_seed[c].max(), c) for c in COLS]
             )
     return out
 
@@ -146,8 +173,9 @@ def main(argv: list[str] | None = None) -> None:
     missing = [NAMES.get(p, p) for p in args.peers if p not in peers]
     print(markdown(rows(seeds, peers, folds)))
     print(
-        "\nscotm: mean of seeds 0-2 (min-max of the seeds). Peers: seed 0 only; win / loss: "
-        "better / worse than every scotm seed, tie: inside scotm's seed range."
+        "\nscotm: mean of seeds 0-2 (min-max of the seeds). Peers: seed 0, or the mean "
+        "(min-max) of the seeds they ran; win / loss: every peer seed better / worse than every "
+        "scotm seed, tie: the ranges overlap."
     )
     if missing:
         print(f"No results at the package defaults in {args.results}: {', '.join(missing)}.")

@@ -2,7 +2,7 @@
 # Run one peer method on scotm's leave-one-cell-type-out folds and score it with scotm's pinned
 # protocol (EVALUATION.md). run_trvae.sh, run_scgen.sh, run_biolord.sh and run_cpa.sh call this.
 #
-#   benchmarks/peers/run_peer.sh PEER [--out DIR] [--results DIR] [--epochs N] [--jobs N] [HOLDOUT ...]
+#   benchmarks/peers/run_peer.sh PEER [--out DIR] [--results DIR] [--epochs N] [--seed N] [--jobs N] [HOLDOUT ...]
 #
 # 1. setup:  the peer's own venv (PEER/setup.sh), skipped when it is there
 # 2. export: scotm.pp.prepare(scotm.datasets.kang()) -> DIR/../kang_prepared.h5ad (scotm's venv)
@@ -15,6 +15,8 @@
 # --out      predictions and logs (default /tmp/scotm_peers/PEER; never inside the repo)
 # --results  where the small result files go (default benchmarks/peers/results)
 # --epochs   training epochs; default: the package's own default (see PEER/run_PEER.py)
+# --seed     the peer's seed (default 0); seed N > 0 writes to DIR_seedN and RESULTS/seedN/,
+#            so it never replaces seed 0's files (peer_table.py reads every seed found)
 # --jobs     folds run in this many single-thread processes at once (default 1)
 # HOLDOUT    cell types to hold out (default: all 8)
 set -euo pipefail
@@ -27,17 +29,25 @@ out=/tmp/scotm_peers/$peer
 results="$here/results"
 extra=()
 jobs=1
+seed=0
 holdouts=()
 while (($#)); do
     case "$1" in
         --out) out="$2"; shift 2 ;;
         --results) results="$2"; shift 2 ;;
         --epochs) extra+=(--epochs "$2"); shift 2 ;;
+        --seed) seed="$2"; shift 2 ;;
         --jobs) jobs="$2"; shift 2 ;;
         -h|--help) sed -n 2,21p "${BASH_SOURCE[0]}"; exit 0 ;;
         *) holdouts+=("$1"); shift ;;
     esac
 done
+[[ "$seed" =~ ^[0-9]+$ ]] || { echo "--seed takes a whole number, not '$seed'" >&2; exit 2; }
+if ((seed != 0)); then
+    out="${out}_seed$seed"
+    results="$results/seed$seed"
+fi
+extra+=(--seed "$seed")
 # scotm's venv: SCOTM_PYTHON, else the checkout's .venv, else (in a git worktree) the main
 # checkout's .venv, with this checkout's src/ first on the path
 our_python="${SCOTM_PYTHON:-$repo/.venv/bin/python}"
