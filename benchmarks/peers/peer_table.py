@@ -3,8 +3,9 @@
 Reads, without rerunning anything:
 - ``benchmarks/peers/results/default/metrics_<peer>.csv`` (``score_predictions.py``'s output for
   the runs at each package's defaults; ``--results`` reads another folder);
-- ``benchmarks/results/kang_seeds/metrics.csv``, method ``scotm``: scotm's default model with
-  seeds 0, 1 and 2 (BENCHMARKS.md, "The default SCOTM on Kang: 3 seeds per fold").
+- ``benchmarks/results/kang_seeds_balanced/metrics.csv``, method ``scotm``: scotm's default
+  model with seeds 0, 1 and 2 (BENCHMARKS.md, "Neighbours weighted per cell type");
+  ``--seeds-csv`` reads another run.
 
 Scotm's cells are the mean of its 3 seeds with the min-max of the seeds in brackets. A peer's
 seed 0 is ``metrics_<peer>.csv``; other seeds, where run (``run_peer.sh --seed N``), are
@@ -139,6 +140,8 @@ def rows(seeds: pd.DataFrame, peers: dict[str, pd.DataFrame], folds: list[str]) 
             n_folds = len(ran)
             whole = t.groupby("seed").filter(lambda g, n=n_folds: len(g) == n)
             peer_seeds = whole.groupby("seed")[COLS].mean()
+            if peer_seeds.empty:  # no single seed ran all of them: no mean to show
+                continue
             out.append(
                 [
                     f"**{label}**",
