@@ -270,7 +270,7 @@ def _refitted(model, name: str, types: list[str]):
     from .core import SCOTM
 
     _, is_p, cell_types = _training(model, name)
-    settings = model.settings.replace(blend="none").as_dict()
+    settings = model.settings.replace(blend="none", members=1).as_dict()  # one network each
     embedding = None
     if model.cell_embedding is not None and model.state.gene_prior is None:
         embedding = model.cell_embedding["key"]  # the user's obsm key (the built-in prior

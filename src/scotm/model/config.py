@@ -93,6 +93,12 @@ class TrainConfig:
     #: the learning rate over the planned steps: "constant", or "cosine" (from ``lr`` down to
     #: 0 at the last planned step; early stopping may end training before the low rates)
     lr_schedule: Literal["constant", "cosine"] = "constant"
+    #: how many networks are trained (seeds ``seed``, ``seed + 1000``, ...), each with its
+    #: own OT references; a prediction deals the control cells among them (a mixture, see
+    #: :mod:`scotm.model.members`), so the mean response is the members' average while each
+    #: cell keeps one network's spread. Costs one training per member; on Kang two members
+    #: tie one network (BENCHMARKS.md, "Two networks as a mixture"), so the default is one
+    members: int = _f(1, "positive")
 
 
 @dataclass(frozen=True)

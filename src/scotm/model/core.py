@@ -26,7 +26,7 @@ from .._errors import ScotmInputError
 from ..design import Keys, check_genes
 from ..module import get_network
 from . import blend as _blend
-from . import cell_prior, conditional, persist
+from . import cell_prior, conditional, members, persist
 from . import predict as _p
 from .config import OWNER, POST_TRAINING, Settings, parse
 from .reference import Reference, References, build_references
@@ -114,6 +114,8 @@ class SCOTM:
         self.response_history: list[dict[str, float]] = []
         self.references: dict[str, Reference] = {}
         self.train_info: dict[str, Any] = {}
+        #: members 1 .. ``members - 1`` (:mod:`scotm.model.members`); this model is member 0
+        self.siblings: list[SCOTM] = []
         self.is_trained = False
 
     @property
@@ -122,7 +124,7 @@ class SCOTM:
         return self.references.get(self.perturbations[0]) if self.references else None
 
     def __repr__(self) -> str:
-        return self.state.describe(self.is_trained)
+        return self.state.describe(self.is_trained, 1 + len(self.siblings))
 
     # ------------------------------------------------------------------ training
     def cell_embedding_of(self, adata: ad.AnnData, what: str = "the data") -> np.ndarray | None:
@@ -180,6 +182,14 @@ class SCOTM:
         saves = Checkpoints(checkpoint_dir, resume)
         runner = Runner(s.patience, s.num_threads, progress, device, saves)
         train_model(self, max_epochs, runner)
+        self.siblings = members.build_siblings(self)
+        for m, sib in enumerate(self.siblings, start=1):
+            where = None if checkpoint_dir is None else Path(checkpoint_dir) / f"member{m}"
+            sib_saves = Checkpoints(where, resume)
+            train_model(
+                sib, max_epochs, Runner(s.patience, s.num_threads, progress, device, sib_saves)
+            )
+            sib.is_trained = True
         self.is_trained = True
         return self
 
@@ -223,6 +233,7 @@ class SCOTM:
             )
         other = copy.copy(self)
         other.settings = self.settings.replace(**overrides)
+        other.siblings = [sib.variant(**overrides) for sib in self.siblings]
         if {n for n in overrides if OWNER[n] == "transport"}:
             if self.adata is None:
                 raise ScotmInputError(
@@ -292,12 +303,10 @@ class SCOTM:
         self._check_trained()
         name = _p.resolve_perturbation(self.perturbations, perturbation)
         self._check_input(ctrl)
-        extra = self.cell_embedding_of(ctrl)  # once: the response network may read it too
-        z = self._latent(ctrl, extra)
-        shift, shift_from, sources = _p.latent_shift(
-            self, ctrl, z, name, source, perturbation_embedding, extra
-        )
-        X, z_new = conditional.predict_expression(self, ctrl.X, z, shift, name)
+        how = (name, source, perturbation_embedding)
+        X, z, z_new, shift_from, sources = self._predict_arrays(ctrl, *how)
+        # the other members predict their share of the cells (the codes stay member 0's)
+        X = members.mix(self, ctrl, X, lambda sib, rows: sib._predict_arrays(rows, *how)[0])
         # zeros first: the blend keeps the model's zeros, as inner validation scored them
         X = _p.zero_below(X, self.settings.zero_below)
         X = _blend.apply(self, ctrl, name, shift_from, X)
@@ -306,6 +315,19 @@ class SCOTM:
         pred.obsm["X_scotm_shifted"] = z_new.astype(np.float32)
         pred.uns["scotm"] = _p.provenance(self, name, name in self.references, shift_from, sources)
         return pred
+
+    def _predict_arrays(
+        self, ctrl: ad.AnnData, name: str, source: str, perturbation_embedding: Any | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str, dict]:
+        """This network's prediction of ``ctrl`` before the blend: expression, codes, shifted
+        codes, and where the shift came from (name, and each training type's share)."""
+        extra = self.cell_embedding_of(ctrl)  # once: the response network may read it too
+        z = self._latent(ctrl, extra)
+        shift, shift_from, sources = _p.latent_shift(
+            self, ctrl, z, name, source, perturbation_embedding, extra
+        )
+        X, z_new = conditional.predict_expression(self, ctrl.X, z, shift, name)
+        return X, z, z_new, shift_from, sources
 
     def shift_neighbours(
         self, ctrl: ad.AnnData, perturbation: str | None = None

@@ -1,5 +1,9 @@
 """Saving and reading a model directory (format 3): one state, its weights and references.
 
+A model of several networks (``members``) keeps the others' weights and references in the
+same directory, their names prefixed ``member1.``, ``member2.``, ... (and their training
+records under ``members`` in the JSON).
+
 Weights go to safetensors; the state (:class:`~scotm.model.state.ModelState`: settings, keys,
 genes, the priors' provenance) plus the training record to JSON; the OT references, the
 training perturbations' embedding table and the cell prior's gene vectors to ``.npz`` files
@@ -25,7 +29,7 @@ import numpy as np
 from .. import _manifest
 from .._errors import ScotmInputError
 from .._io import atomic_dir
-from . import blend, reference
+from . import blend, members, reference
 from .state import ModelState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,19 +71,24 @@ def save(model: SCOTM, path: str | os.PathLike, overwrite: bool = False) -> None
     --------
     >>> save(model, "my_model/")  # doctest: +SKIP
     """
-    from safetensors.torch import save_file
-
     path = Path(path)
     if path.exists() and not overwrite:
         raise ScotmInputError(f"{path} exists; set argument overwrite to replace it")
     state = model.state
     with atomic_dir(path) as tmp:
-        save_file(_weights(model.module), str(tmp / WEIGHTS_FILE))
-        np.savez(tmp / TRANSPORT_FILE, **reference.pack(model.references, state.perturbations))
-        networks = {"module": type(model.module).network_name}
+        networks = _save_network(model, tmp, "")
+        packed = blend.pack(model)  # the blend acts on the members' mixed prediction
+        if packed is not None:
+            np.savez(tmp / blend.BLEND_FILE, **packed)
+        # members 1, 2, ...: the same files, their names prefixed (the model is member 0)
+        records = []
+        for m, sib in enumerate(model.siblings, start=1):
+            _save_network(sib, tmp, f"member{m}.")
+            records.append(
+                {"history": sib.history, "response_history": sib.response_history,
+                 "train_info": sib.train_info}
+            )  # fmt: skip
         if model.response is not None:
-            networks["response"] = type(model.response).network_name
-            save_file(_weights(model.response), str(tmp / RESPONSE_FILE))
             np.savez(
                 tmp / EMBEDDINGS_FILE,
                 names=np.asarray(state.perturbations, dtype="U"),
@@ -96,13 +105,27 @@ def save(model: SCOTM, path: str | os.PathLike, overwrite: bool = False) -> None
             "history": model.history,
             "response_history": model.response_history,
         }
+        if records:
+            meta["members"] = records
         if state.gene_prior is not None:
             np.savez(tmp / GENE_PRIOR_FILE, vectors=state.gene_prior)
-        packed = blend.pack(model)
-        if packed is not None:
-            np.savez(tmp / blend.BLEND_FILE, **packed)
         (tmp / SETTINGS_FILE).write_text(json.dumps(meta, indent=1))
         _manifest.write_manifest(tmp)
+
+
+def _save_network(model: SCOTM, tmp: Path, prefix: str) -> dict[str, str]:
+    """One member's weights and OT references into ``tmp``, names with ``prefix``; returns
+    the classes of its networks."""
+    from safetensors.torch import save_file
+
+    save_file(_weights(model.module), str(tmp / f"{prefix}{WEIGHTS_FILE}"))
+    packed_refs = reference.pack(model.references, model.state.perturbations)
+    np.savez(tmp / f"{prefix}{TRANSPORT_FILE}", **packed_refs)
+    networks = {"module": type(model.module).network_name}
+    if model.response is not None:
+        networks["response"] = type(model.response).network_name
+        save_file(_weights(model.response), str(tmp / f"{prefix}{RESPONSE_FILE}"))
+    return networks
 
 
 class _Reader:
@@ -211,16 +234,18 @@ def load(cls: type[SCOTM], path: str | os.PathLike) -> SCOTM:
             if genes.shape != want:
                 raise ValueError(f"{GENE_PRIOR_FILE} has shape {genes.shape}, not {want}")
         state = ModelState.from_json(meta, table, genes)
-        model = cls(state=state)
-        model.module.load_state_dict(reader.tensors(WEIGHTS_FILE))
-        if model.response is not None:
-            model.response.load_state_dict(reader.tensors(RESPONSE_FILE))
-        with reader.npz(TRANSPORT_FILE) as arrays:
-            refs = reference.unpack(arrays, state.perturbations)
-        _check_references(path, refs, model.settings.n_latent)
+        model = _load_network(cls(state=state), reader, "", meta)
         if os.path.lexists(path / blend.BLEND_FILE):
             with reader.npz(blend.BLEND_FILE) as arrays:
                 blend.unpack(model, arrays)
+        records = meta.get("members", [])
+        if len(records) != model.settings.members - 1:
+            raise ValueError(
+                f"{model.settings.members} members by the settings, {len(records) + 1} saved"
+            )
+        for m, record in enumerate(records, start=1):
+            sib = cls(state=members.member_state(state, m))
+            model.siblings.append(_load_network(sib, reader, f"member{m}.", record))
     except (
         KeyError,
         OSError,
@@ -235,6 +260,17 @@ def load(cls: type[SCOTM], path: str | os.PathLike) -> SCOTM:
             raise
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ScotmInputError(f"saved model at {path} is damaged or incompatible: {msg}") from exc
-    model.trained(refs, meta.get("history", []), meta.get("response_history", []))
-    model.train_info = meta.get("train_info", {})
+    return model
+
+
+def _load_network(model: SCOTM, reader: _Reader, prefix: str, record: dict) -> SCOTM:
+    """``model`` (built from the saved state) with one member's saved files, trained."""
+    model.module.load_state_dict(reader.tensors(f"{prefix}{WEIGHTS_FILE}"))
+    if model.response is not None:
+        model.response.load_state_dict(reader.tensors(f"{prefix}{RESPONSE_FILE}"))
+    with reader.npz(f"{prefix}{TRANSPORT_FILE}") as arrays:
+        refs = reference.unpack(arrays, model.state.perturbations)
+    _check_references(reader.path, refs, model.settings.n_latent)
+    model.trained(refs, record.get("history", []), record.get("response_history", []))
+    model.train_info = record.get("train_info", {})
     return model

@@ -28,6 +28,7 @@ LEGACY_SETTINGS = {
     "zero_below": 0.0,
     "blend": "none",
     "neighbour_weights": "similarity",
+    "members": 1,
 }
 
 
@@ -99,7 +100,7 @@ class ModelState:
             }
         return state
 
-    def describe(self, trained: bool) -> str:
+    def describe(self, trained: bool, networks: int = 1) -> str:
         """One line: trained or not, genes, latent size, prior, shift, perturbations, priors."""
         s = self.settings
         priors = [
@@ -117,6 +118,7 @@ class ModelState:
             f"SCOTM({'trained' if trained else 'untrained'}, {len(self.var_names)} genes, "
             f"latent {s.n_latent}, prior={s.prior}, shift={s.shift}, "
             f"{len(self.perturbations)} perturbation(s)"
+            + (f", {networks} networks" if networks > 1 else "")
             + (f", {' + '.join(priors)}" if priors else "")
             + ")"
         )
