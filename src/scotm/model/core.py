@@ -305,7 +305,8 @@ class SCOTM:
         self._check_input(ctrl)
         how = (name, source, perturbation_embedding)
         X, z, z_new, shift_from, sources = self._predict_arrays(ctrl, *how)
-        # the other members predict their share of the cells (the codes stay member 0's)
+        # the other members predict their share of the cells; member 0 has predicted every
+        # cell, as its codes fill obsm (at most one prediction more than needed)
         X = members.mix(self, ctrl, X, lambda sib, rows: sib._predict_arrays(rows, *how)[0])
         # zeros first: the blend keeps the model's zeros, as inner validation scored them
         X = _p.zero_below(X, self.settings.zero_below)

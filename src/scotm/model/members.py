@@ -4,10 +4,10 @@ Each member is the same method trained with its own seed (``seed + SEED_STRIDE *
 own weights, batches, validation split and so its own OT references). A prediction deals
 the control cells among the members by a hash of each cell's name and lets each member
 predict its share (the small-data blend, where it acts, then moves the mixed prediction's
-mean, with member 0's weight). The mean response over many cells is then the members' average, which
-removes much of the part of the error that one seed decides; each cell still carries one
-network's spread, which a cell-by-cell mean of the members would shrink (BENCHMARKS.md,
-"Two networks as a mixture").
+mean, with member 0's weight). The mean response over many cells is then the members'
+average, which removes much of the part of the error that one seed decides; each cell still
+carries one network's spread, which a cell-by-cell mean of the members would shrink
+(BENCHMARKS.md, "Two networks as a mixture").
 
 Member 0 is the :class:`~scotm.model.SCOTM` itself; the others are kept in its
 ``siblings`` list and saved beside it (:mod:`scotm.model.persist`).
@@ -60,7 +60,7 @@ def assign(obs_names: Sequence[str], n_members: int, seed: int = 0) -> np.ndarra
     """Which member predicts each cell: a hash of its name (and the seed), modulo the count.
 
     The same cell goes to the same member whatever else is predicted with it and in
-    whatever order, so predicting a subset gives those cells the same values.
+    whatever order.
 
     Examples
     --------
