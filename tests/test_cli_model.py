@@ -221,3 +221,17 @@ def test_train_all_perturbations_and_bad_embeddings(capsys, write, tmp_path):
         + ["--out", str(tmp_path / "x")],
         "does not exist",
     )
+
+
+def test_train_two_networks_then_predict(capsys, write, tmp_path):
+    path, _ = _user_data(write)
+    model_dir = tmp_path / "model"
+    args = ["-q", "train", "--data", path, *KEYS, "--holdout", "C", "--out", str(model_dir)]
+    assert main([*args, *FAST, "--set", "members=2"]) == 0
+    out = capsys.readouterr().out
+    assert "2 networks, in 3+3 epochs" in out, out
+    assert (model_dir / "member1.weights.safetensors").exists()
+    pred_path = tmp_path / "pred.h5ad"
+    predict = ["-q", "predict", "--model", str(model_dir), "--data", path, *KEYS[:4]]
+    assert main([*predict, "--cell-type", "C", "--out", str(pred_path)]) == 0
+    assert ad.read_h5ad(pred_path).n_obs == 20

@@ -165,11 +165,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not is_rank_zero():  # the other processes of a distributed run write nothing
         return 0
     Checkpoints(ckpt_dir).remove()
-    info = model.train_info
+    infos = [model.train_info] + [sib.train_info for sib in model.siblings]
+    epochs = "+".join(str(i["epochs"]) for i in infos)
+    networks = f"{len(infos)} networks, " if len(infos) > 1 else ""
     print(
         f"trained on {train.n_obs} cells x {train.n_vars} genes, "
-        f"{len(model.perturbations)} perturbation(s), in {info['epochs']} epochs "
-        f"({info['train_seconds']:.1f} s); model: {out}"
+        f"{len(model.perturbations)} perturbation(s), {networks}in {epochs} epochs "
+        f"({sum(i['train_seconds'] for i in infos):.1f} s); model: {out}"
     )
     return 0
 
