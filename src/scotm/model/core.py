@@ -179,18 +179,16 @@ class SCOTM:
         if ckpt_path is not None:
             path = Path(ckpt_path).expanduser()
             checkpoint_dir, resume = (path.parent.parent if path.is_file() else path), True
-        saves = Checkpoints(checkpoint_dir, resume)
-        runner = Runner(s.patience, s.num_threads, progress, device, saves)
-        train_model(self, max_epochs, runner)
         self.siblings = members.build_siblings(self)
-        for m, sib in enumerate(self.siblings, start=1):
-            where = None if checkpoint_dir is None else Path(checkpoint_dir) / f"member{m}"
-            sib_saves = Checkpoints(where, resume)
-            train_model(
-                sib, max_epochs, Runner(s.patience, s.num_threads, progress, device, sib_saves)
-            )
-            sib.is_trained = True
-        self.is_trained = True
+        for m, net in enumerate([self, *self.siblings]):
+            # each member checkpoints apart: member m > 0 in the subdirectory "member<m>"
+            where = checkpoint_dir
+            if m and checkpoint_dir is not None:
+                where = Path(checkpoint_dir) / f"member{m}"
+            saves = Checkpoints(where, resume)
+            train_model(net, max_epochs, Runner(s.patience, s.num_threads, progress, device, saves))
+        for net in [self, *self.siblings]:  # only once every member is trained
+            net.is_trained = True
         return self
 
     def build_references(self, extra: np.ndarray | None = None) -> References:

@@ -90,12 +90,11 @@ def mix(
     --------
     >>> X = mix(model, ctrl, X0, lambda sib, sub: sib.predict(sub).X)  # doctest: +SKIP
     """
-    siblings = getattr(model, "siblings", [])
-    if not siblings:
+    if not model.siblings:
         return X
-    member = assign(ctrl.obs_names, len(siblings) + 1, model.settings.seed)
+    member = assign(ctrl.obs_names, len(model.siblings) + 1, model.settings.seed)
     X = np.array(X, copy=True)
-    for m, sib in enumerate(siblings, start=1):
+    for m, sib in enumerate(model.siblings, start=1):
         rows = np.flatnonzero(member == m)
         if len(rows):
             X[rows] = predict_rows(sib, ctrl[rows])
