@@ -73,3 +73,13 @@ def multi_drug_counts(
     )
     adata.var_names = [f"G{i}" for i in range(n_genes)]
     return adata, emb
+
+
+def toy_fold(seed: int = 1, holdout: str = "type2"):
+    """``scotm.datasets.toy`` (600 cells, 60 genes), log-normalised, ``holdout`` held out: the
+    fold the model tests train on."""
+    import scotm
+    from scotm.benchmark import Keys, holdout_split
+
+    adata = scotm.datasets.toy(n_cells=600, n_genes=60, seed=seed)
+    return holdout_split(scotm.pp.prepare(adata, n_top_genes=None), holdout, Keys())

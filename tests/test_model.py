@@ -13,13 +13,14 @@ from scotm._manifest import write_manifest
 from scotm.benchmark import Keys, holdout_split
 from scotm.model import ABLATIONS, FORMAT_VERSION, SCOTM
 
+from ._synth import toy_fold
+
 FAST = {"hidden": (64, 32), "n_latent": 8, "target_steps": 600}
 
 
 @pytest.fixture(scope="module")
 def fold():
-    adata = scotm.pp.prepare(scotm.datasets.toy(n_cells=600, n_genes=60, seed=1), n_top_genes=None)
-    return holdout_split(adata, "type2", Keys())
+    return toy_fold()
 
 
 @pytest.fixture(scope="module")

@@ -10,18 +10,19 @@ import torch
 
 import scotm
 from scotm import metrics
-from scotm.benchmark import Keys, holdout_split
+from scotm.benchmark import Keys
 from scotm.model import SCOTM
 from scotm.model.conditional import condition_index, condition_vector
 from scotm.module import CondAEModule, VAEModule, group_mmd
+
+from ._synth import toy_fold
 
 FAST = {"hidden": (64, 32), "n_latent": 8, "target_steps": 600, "network": "cvae"}
 
 
 @pytest.fixture(scope="module")
 def fold():
-    adata = scotm.pp.prepare(scotm.datasets.toy(n_cells=600, n_genes=60, seed=1), n_top_genes=None)
-    return holdout_split(adata, "type2", Keys())
+    return toy_fold()
 
 
 @pytest.fixture(scope="module")
