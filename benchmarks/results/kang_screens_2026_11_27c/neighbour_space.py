@@ -1,8 +1,8 @@
 """Ad-hoc screen: in which space should a held-out cell find the training cells it borrows from?
 
-On the fold models saved by ``transfer_ceiling.py --models /tmp/models`` (the default), the
-held-out control cells take the default's shift (k = 30, per-type weights; the reference's
-OT shifts unchanged) with neighbours found by cosine similarity in:
+On the saved fold models (``_screen.py``), the held-out control cells take the default's shift
+(k = 30, per-type weights; the reference's OT shifts unchanged) with neighbours found by
+cosine similarity in:
 
 - ``default``: the codes (as ``SCOTM.predict``);
 - ``genept``: the GenePT cell prior (the fixed expression-weighted gene-description
@@ -15,37 +15,19 @@ OT shifts unchanged) with neighbours found by cosine similarity in:
 
 from __future__ import annotations
 
-import argparse
-import logging
-import os
-import sys
-from pathlib import Path
-
-import anndata as ad
 import numpy as np
-import pandas as pd
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from kang_seeds import KANG_FOLDS  # noqa: E402
+from _screen import cli, decoded
 
 
 def unit(x):
     return x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
 
 
-def run(holdout, seed, adata, models):
-    from scotm import metrics, transport
-    from scotm.benchmark import Keys, holdout_split
-    from scotm.model import SCOTM, conditional
-    from scotm.model.predict import transfer, zero_below
+def variants(model, fold, z):
+    from scotm import transport
+    from scotm.model.predict import transfer
 
-    keys = Keys()
-    fold = holdout_split(adata, holdout, keys)
-    degs = metrics.top_degs(fold.ctrl, fold.real)
-    model = SCOTM.load(models / f"{holdout}__{seed}".replace(" ", "_"))
-    name = model.perturbations[0]
-    ref = model.references[name]
-    z = model.get_latent(fold.ctrl)
+    ref = model.references[model.perturbations[0]]
     e_q = model.cell_embedding_of(fold.ctrl).astype(np.float64)
     e_r = model.cell_embedding_of(fold.train[list(ref.obs_names)]).astype(np.float64)
     codes, shifts = ref.codes.astype(np.float64), ref.shifts.astype(np.float64)
@@ -55,48 +37,10 @@ def run(holdout, seed, adata, models):
     genept = transport.transfer_shifts(e_q, e_r, shifts, k, ref_weights=w)[0]
     cq, cr = np.hstack([unit(z), unit(e_q)]), np.hstack([unit(codes), unit(e_r)])
     concat = transport.transfer_shifts(cq, cr, shifts, k, ref_weights=w)[0]
-    variants = {"default": default, "genept": genept, "concat": concat,
-                "mix": 0.5 * (default + genept)}  # fmt: skip
-    rows = []
-    for variant, shift in variants.items():
-        X, _ = conditional.predict_expression(model, fold.ctrl.X, z, shift, name)
-        X = zero_below(X, model.settings.zero_below)
-        pred = ad.AnnData(X.astype(np.float32), obs=fold.ctrl.obs, var=fold.ctrl.var)
-        row = {"holdout": holdout, "seed": seed, "variant": variant}
-        row.update(metrics.evaluate(fold.ctrl, fold.real, pred, degs))
-        rows.append(row)
-    return rows
-
-
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--seeds", nargs="+", type=int, default=[0])
-    p.add_argument("--holdout", nargs="*", default=list(KANG_FOLDS))
-    p.add_argument("--models", default="/tmp/models")
-    p.add_argument("--out", required=True)
-    args = p.parse_args()
-    os.environ["OMP_NUM_THREADS"] = "1"
-    import torch
-
-    import scotm
-
-    torch.set_num_threads(1)
-    logging.disable(logging.WARNING)
-    adata = scotm.pp.prepare(scotm.datasets.kang())
-    rows = []
-    for seed in args.seeds:
-        for holdout in args.holdout:
-            new = run(holdout, seed, adata, Path(args.models))
-            print(
-                holdout, seed, {r["variant"]: round(r["r2_mean_deg"], 3) for r in new}, flush=True
-            )
-            rows += new
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            pd.DataFrame(rows).to_csv(args.out, index=False)
-    t = pd.DataFrame(rows)
-    cols = ["r2_mean_deg", "delta_r_deg", "r2_var_deg", "deg_overlap", "edist"]
-    print(t.groupby("variant")[cols].mean().round(4).to_string())
+    shifts_by = {"default": default, "genept": genept, "concat": concat,
+                 "mix": 0.5 * (default + genept)}  # fmt: skip
+    return {name: (decoded(model, fold, z, s), {}) for name, s in shifts_by.items()}
 
 
 if __name__ == "__main__":
-    main()
+    cli(variants)
