@@ -7,6 +7,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+#: how closely two predictions of one model must agree (after a save and load, or through
+#: another code path). Both sides are computed in one test process, yet computed floats may
+#: differ in the last bits between CPU models and thread counts, so no test asks for bits.
+#: Files copied without arithmetic (a saved array read back) are still compared exactly.
+PRED_TOL = {"rtol": 1e-6, "atol": 1e-6}
+
 
 def synthetic_counts(
     n_per: int = 20,
