@@ -11,7 +11,9 @@ Methods: ``scotm`` (default settings, seed = the seed), the same trained model a
 (``_blend_record.BLENDS``: ``scotm_noblend``, ``scotm_blend_pca``, ``scotm_blend_mean``,
 ``scotm_blend_shared``, ``scotm_similarity``: neighbours weighted by similarity alone; a
 chosen weight goes to column ``blend_weight``),
-``pca_ot`` and ``mean_shift`` (deterministic; run with every seed all the same). On request
+``pca_ot`` and ``mean_shift`` (deterministic; run with every seed all the same).
+``--set KEY=VALUE`` (repeatable) changes a setting of the ``scotm`` model and its variants
+(a screen; use another ``--out``). On request
 (``--methods``), each its own model, same seed: ``scotm_softplus``
 (``output_activation="softplus"``, ``zero_below=0.1``), ``scotm_noprior`` (the default without
 its GenePT cell prior), ``scotm_relu`` (with a ReLU output, nothing zeroed) and ``scotm_genept`` (the prior read from ``obsm["X_genept"]``,
@@ -102,7 +104,7 @@ def run_task(task: dict, args: argparse.Namespace) -> list[dict]:
             fitted.train(progress=False)
         else:
             if model is None:
-                model = SCOTM(train, perturbed=target, seed=seed, num_threads=1)
+                model = SCOTM(train, perturbed=target, seed=seed, num_threads=1, **args.settings)
                 model.train(progress=False)
             fitted = model
             if args.record and method == "scotm":
@@ -168,8 +170,17 @@ def main() -> None:
     p.add_argument("--targets", nargs="*", help="knock-downs (default: all nine)")
     p.add_argument("--record", action="store_true", help="keep the means (blend_rules.py)")
     p.add_argument("--jobs", type=int, default=1, help="tasks at once (one thread each)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting of the scotm model (repeatable), e.g. --set beta=0.5")  # fmt: skip
     p.add_argument("--summary", action="store_true", help="only print the summary of --out")
     args = p.parse_args()
+    from scotm._errors import ScotmInputError
+    from scotm.cli.common import parse_settings
+
+    try:  # the CLI's parser: each value parsed and checked by its setting's type
+        args.settings = parse_settings(args.set)
+    except ScotmInputError as exc:
+        p.error(str(exc))
     unknown = set(args.methods) - set(METHODS) - set(TRAINED) - set(BLENDS)
     if unknown:
         known = sorted({*METHODS, *TRAINED, *BLENDS})

@@ -123,6 +123,7 @@ def test_faithful_method_is_registered_and_runs(fold):
 
     expect = {"network": "vae", "shift_scale": 1.0, "cell_prior": "none"}
     expect.update(output_activation="relu", zero_below=0.0, neighbour_weights="similarity")
+    expect.update(beta=1.0)  # the prior's weight of the published path (the default is 0.5)
     assert method_changes("scotm_faithful") == FAITHFUL == expect
     method = method_factories()["scotm_faithful"](Keys())
     method.settings = {**method.settings, "hidden": (16,), "n_latent": 4, "max_epochs": 2}

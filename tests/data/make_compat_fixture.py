@@ -19,8 +19,8 @@ from scotm.model import SCOTM
 
 SETTINGS = {"hidden": (32, 16), "n_latent": 4, "max_epochs": 3, "num_threads": 1, "seed": 7}
 # the model of the fixture's time: a ReLU output, nothing zeroed, neighbours weighted by
-# similarity alone (defaults since changed)
-SETTINGS.update(output_activation="relu", zero_below=0.0, neighbour_weights="similarity")
+# similarity alone, the MMD prior at weight 1 (defaults since changed)
+SETTINGS.update(output_activation="relu", zero_below=0.0, neighbour_weights="similarity", beta=1.0)
 
 
 def compute(**changes) -> dict[str, np.ndarray]:

@@ -32,6 +32,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     # neighbours weighted by similarity alone, as published (the default divides each by its
     # cell type's number of reference cells)
     "scotm_similarity": {"neighbour_weights": "similarity"},
+    "scotm_beta1": {"beta": 1.0},  # the prior term at its earlier weight (the default 0.5)
 }
 
 #: The scOTM method as this package implements it (MMD autoencoder, exact OT within cell
@@ -44,6 +45,7 @@ FAITHFUL: dict[str, Any] = {
     "output_activation": "relu",
     "zero_below": 0.0,
     "neighbour_weights": "similarity",
+    "beta": 1.0,
 }
 
 #: The model with a prior embedding added, each a benchmark method of its own. GenePT cell
