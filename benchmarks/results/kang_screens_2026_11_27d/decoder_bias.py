@@ -25,9 +25,8 @@ from _screen import cli, decoded  # noqa: E402
 def type_errors(model, fold) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Per training type: the decoder's mean error per gene, and the size of the response
     it decodes against the real one (a least-squares slope over all genes)."""
-    from scotm.model.predict import zero_below
-
     from scotm._arrays import dense
+    from scotm.model.predict import zero_below
 
     pert = model.perturbations[0]
     ref = model.references[pert]
