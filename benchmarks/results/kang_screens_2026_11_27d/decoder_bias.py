@@ -26,6 +26,7 @@ def type_errors(model, fold) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Per training type: the decoder's mean error per gene, and the size of the response
     it decodes against the real one (a least-squares slope over all genes)."""
     from scotm._arrays import dense
+    from scotm.model.conditional import predict_expression
     from scotm.model.predict import zero_below
 
     pert = model.perturbations[0]
@@ -37,21 +38,14 @@ def type_errors(model, fold) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         rows = ref.cell_types == t
         ctrl = train[ref.obs_names[rows]]
         X = dense(ctrl.X)
-        pred = zero_below(decoded(model, ctrl_like(ctrl), ref.codes[rows], ref.shifts[rows]), model.settings.zero_below)
+        # decoded as a prediction is (``_screen.decoded``), at the type's own codes and shifts
+        pred = predict_expression(model, X, ref.codes[rows], ref.shifts[rows], pert)[0]
+        pred = zero_below(pred, model.settings.zero_below)
         real = dense(train[(cond == pert) & (types == t)].X).mean(0)
         errors[str(t)] = real - pred.mean(0)
         d_real, d_pred = real - X.mean(0), pred.mean(0) - X.mean(0)
         slopes[str(t)] = float(d_pred @ d_real / (d_real @ d_real))
     return errors, slopes
-
-
-def ctrl_like(adata):
-    """``decoded`` reads ``fold.ctrl.X``: wrap the training type's control cells that way."""
-
-    class _F:
-        ctrl = adata
-
-    return _F()
 
 
 def variants(model, fold, z):
