@@ -55,6 +55,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _blend_record import BLENDS, record  # noqa: E402
+from _settings import settings_or_exit  # noqa: E402
 
 COLS = ["r2_mean_deg", "delta_r_deg", "r2_var_deg", "deg_overlap", "edist"]
 FOLDS = ("CD14+ Monocytes", "CD4+ T cells", "B", "NK cells")
@@ -249,9 +250,7 @@ def main() -> None:
     if args.summary:
         print(summarise(pd.read_csv(out)))
         return
-    from scotm._errors import ScotmInputError
     from scotm._io import write_text
-    from scotm.cli.common import parse_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if args.folds == ["all"]:
@@ -260,12 +259,8 @@ def main() -> None:
         args.methods = [m for m in args.methods if m != "mean_shift"]
     if args.cut_in_training and (not args.cuts or len(args.cuts) != 1):
         p.error("--cut-in-training takes one --cuts value (one training per cut)")
+    args.prior_kwargs = settings_or_exit(p, args.set)
     _load(args.data, args.cell_embedding_key)  # fails early, and fills the embedding cache
-    args.prior_kwargs = {}
-    try:  # the CLI's parser: values parsed and checked by each setting's type, here
-        args.prior_kwargs.update(parse_settings(args.set))
-    except ScotmInputError as exc:
-        p.error(str(exc))
     if args.cell_embedding_key:
         args.prior_kwargs["cell_embedding_key"] = args.cell_embedding_key
     if args.perturbation_embeddings:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -37,8 +38,11 @@ from scotm import metrics
 from scotm._embeddings import read_perturbation_csv
 from scotm._io import write_text
 from scotm.benchmark import Keys, cell_types, holdout_split, summary_text
-from scotm.cli import parse_settings, read_h5ad
+from scotm.cli import read_h5ad
 from scotm.model import SCOTM
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _settings import settings_or_exit  # noqa: E402
 
 
 def standin_pca(adata, n: int, keys: Keys) -> np.ndarray:
@@ -78,7 +82,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     keys = Keys()
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    settings = parse_settings(args.set)
+    settings = settings_or_exit(p, args.set)
     t_start = time.perf_counter()
     raw = read_h5ad(args.data) if args.data else scotm.datasets.kang()
     if args.subsample:

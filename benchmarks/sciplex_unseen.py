@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import logging
 import resource
+import sys
 import time
 from pathlib import Path
 
@@ -34,9 +35,11 @@ import pandas as pd
 import scotm
 from scotm import metrics
 from scotm._io import write_text
-from scotm.cli import parse_settings
 from scotm.design import Keys, split
 from scotm.model import SCOTM
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _settings import settings_or_exit  # noqa: E402
 
 
 def morgan_fingerprints(smiles: dict[str, str]) -> pd.DataFrame:
@@ -75,6 +78,7 @@ def main() -> None:
         "the response network, to see where an unseen-drug error comes from",
     )
     args = p.parse_args()
+    settings = settings_or_exit(p, args.set)  # as scotm train --set KEY=VALUE
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     t_start = time.perf_counter()
     raw = scotm.datasets.sciplex_sim(
@@ -103,7 +107,6 @@ def main() -> None:
         len(held_out),
         ", ".join(held_out),
     )
-    settings = parse_settings(args.set)  # as scotm train --set KEY=VALUE
     t0 = time.perf_counter()
     model = SCOTM(
         train,

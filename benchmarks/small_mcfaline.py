@@ -41,6 +41,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _blend_record import BLENDS, record  # noqa: E402
+from _settings import settings_or_exit  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "perturbench_devel.h5ad"
 CTRL = "control"
@@ -174,13 +175,7 @@ def main() -> None:
                    help="a setting of the scotm model (repeatable), e.g. --set beta=0.5")  # fmt: skip
     p.add_argument("--summary", action="store_true", help="only print the summary of --out")
     args = p.parse_args()
-    from scotm._errors import ScotmInputError
-    from scotm.cli.common import parse_settings
-
-    try:  # the CLI's parser: each value parsed and checked by its setting's type
-        args.settings = parse_settings(args.set)
-    except ScotmInputError as exc:
-        p.error(str(exc))
+    args.settings = settings_or_exit(p, args.set)
     unknown = set(args.methods) - set(METHODS) - set(TRAINED) - set(BLENDS)
     if unknown:
         known = sorted({*METHODS, *TRAINED, *BLENDS})
