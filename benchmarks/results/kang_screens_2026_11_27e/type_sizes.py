@@ -1,0 +1,36 @@
+"""How large each cell type's real response is on another type's top DEGs (real cells only).
+
+For each type h and its top-100 DEGs (real perturbed vs control of h), the slope of every
+other type's real mean change on h's (1 = the same size), and of the mean of the others'
+changes (what mean_shift transfers).
+    python type_sizes.py
+"""
+
+import numpy as np
+
+import scotm
+from scotm import metrics
+
+
+def dense(a) -> np.ndarray:
+    return np.asarray(a.X.toarray() if hasattr(a.X, "toarray") else a.X, np.float64)
+
+
+adata = scotm.pp.prepare(scotm.datasets.kang())
+cell_type = adata.obs["cell_type"].astype(str).to_numpy()
+ctrl = adata.obs["condition"].astype(str).to_numpy() == "control"
+types = sorted(set(cell_type))
+change = {
+    t: dense(adata[(cell_type == t) & ~ctrl]).mean(0)
+    - dense(adata[(cell_type == t) & ctrl]).mean(0)
+    for t in types
+}
+for h in types:
+    gi = adata.var_names.get_indexer(
+        metrics.top_degs(adata[(cell_type == h) & ctrl], adata[(cell_type == h) & ~ctrl])
+    )
+    own = change[h][gi]
+    others = [t for t in types if t != h]
+    sizes = " ".join(f"{t}: {change[t][gi] @ own / (own @ own):.2f}," for t in others)
+    mean = np.mean([change[t][gi] for t in others], 0) @ own / (own @ own)
+    print(f"{h} | {sizes} | mean of the others {mean:.2f}")
