@@ -10,67 +10,30 @@ import sys
 
 import numpy as np
 import pandas as pd
-import torch
+from _fold_models import dense, fold_models
 
-import scotm
-from scotm import metrics, transport
-from scotm.benchmark import Keys, holdout_split
-from scotm.model import SCOTM
+from scotm import metrics
 from scotm.model import predict as P
 
-torch.set_num_threads(1)
 models, out = sys.argv[1], sys.argv[2]
-seeds = [int(s) for s in sys.argv[3:]] or [0, 1, 2]
-adata = scotm.pp.prepare(scotm.datasets.kang())
 rows = []
-for holdout in [
-    "CD14+ Monocytes",
-    "DC",
-    "CD16+ Monocytes",
-    "NK cells",
-    "B",
-    "CD4+ T cells",
-    "CD8+ T cells",
-    "T",
-]:
-    fold = holdout_split(adata, holdout, Keys())
-    degs = metrics.top_degs(fold.ctrl, fold.real)
-    for seed in seeds:
-        model = SCOTM.load(f"{models}/{holdout.replace(' ', '_')}__{seed}")
-        model = model.variant(neighbour_weights="balanced")
-        ref = model.references["stimulated"]
-        codes, shifts = ref.codes.astype(np.float64), ref.shifts.astype(np.float64)
-        z = model.get_latent(fold.ctrl)
-        w_ref = transport.group_balance(ref.cell_types)
-        shift, idx, w = transport.transfer_shifts(
-            z, codes, shifts, model.settings.k, per_cell=True, ref_weights=w_ref
-        )
-        X = np.asarray(
-            fold.ctrl.X.toarray() if hasattr(fold.ctrl.X, "toarray") else fold.ctrl.X, np.float64
-        )
-        base = P.decode(model.module, z)
-        d_default = P.decode(model.module, z + shift) - base
-        d_each = np.zeros_like(d_default)
-        for j in range(idx.shape[1]):
-            d_each += w[:, j, None] * (P.decode(model.module, z + shifts[idx[:, j]]) - base)
-        rng = np.random.default_rng(seed)
-        pick = (rng.random(len(z))[:, None] > np.cumsum(w, 1)).sum(1).clip(max=idx.shape[1] - 1)
-        d_draw = P.decode(model.module, z + shifts[idx[np.arange(len(z)), pick]]) - base
-        for name, d in (("default", d_default), ("each", d_each), ("draw", d_draw)):
-            Xp = P.zero_below(np.clip(X + d, 0, None), model.settings.zero_below)
-            pred = fold.ctrl.copy()
-            pred.X = Xp.astype(np.float32)
-            row = {"holdout": holdout, "seed": seed, "variant": name}
-            row.update(metrics.evaluate(fold.ctrl, fold.real, pred, degs))
-            rows.append(row)
-            print(
-                holdout,
-                seed,
-                name,
-                round(row["r2_mean_deg"], 3),
-                round(row["delta_r_deg"], 3),
-                round(row["r2_var_deg"], 3),
-                round(row["edist"], 3),
-                flush=True,
-            )
+for f in fold_models(models, [int(s) for s in sys.argv[3:]] or [0, 1, 2]):
+    X = dense(f.fold.ctrl)
+    d_default = f.decode(f.z + f.shift) - f.base
+    d_each = np.zeros_like(d_default)
+    for j in range(f.idx.shape[1]):
+        d_each += f.w[:, j, None] * (f.decode(f.z + f.shifts[f.idx[:, j]]) - f.base)
+    rng = np.random.default_rng(f.seed)
+    n, k = f.idx.shape
+    pick = (rng.random(n)[:, None] > np.cumsum(f.w, 1)).sum(1).clip(max=k - 1)
+    d_draw = f.decode(f.z + f.shifts[f.idx[np.arange(n), pick]]) - f.base
+    for name, d in (("default", d_default), ("each", d_each), ("draw", d_draw)):
+        pred = f.fold.ctrl.copy()
+        pred.X = P.zero_below(np.clip(X + d, 0, None), f.model.settings.zero_below)
+        pred.X = pred.X.astype(np.float32)
+        row = {"holdout": f.holdout, "seed": f.seed, "variant": name}
+        row.update(metrics.evaluate(f.fold.ctrl, f.fold.real, pred, f.degs))
+        rows.append(row)
+        print(f.holdout, f.seed, name, *(round(row[c], 3) for c in
+              ("r2_mean_deg", "delta_r_deg", "r2_var_deg", "edist")), flush=True)  # fmt: skip
 pd.DataFrame(rows).to_csv(out, index=False)
