@@ -15,6 +15,10 @@ PRED_TOL = {"rtol": 1e-6, "atol": 1e-6}
 #: must match its source: within one float32 rounding step (6e-8 of the value), so no test
 #: rests on the float bits of a CPU model, and any real change still fails
 COPY_TOL = {"rtol": 1e-7, "atol": 0.0}
+#: how closely two runs of one computation must agree when the second adds its floats in
+#: another order: cells predicted in other batches, training resumed from a checkpoint or
+#: read from disk in other chunks. Each step rounds anew, so this is wider than PRED_TOL
+RERUN_TOL = {"rtol": 1e-5, "atol": 1e-5}
 
 
 def synthetic_counts(

@@ -12,7 +12,7 @@ from scotm import ScotmInputError
 from scotm.model import SCOTM
 from scotm.model.members import SEED_STRIDE, assign
 
-from ._synth import PRED_TOL, toy_fold
+from ._synth import PRED_TOL, RERUN_TOL, toy_fold
 
 FAST = {"hidden": (64, 32), "n_latent": 8, "target_steps": 400}
 
@@ -54,9 +54,9 @@ def test_a_cell_goes_to_the_same_member_in_any_order_or_subset(fold, pair):
     # prediction does not depend on the others (up to float rounding in batches)
     X = pair.predict(fold.ctrl).X
     back = pair.predict(fold.ctrl[::-1].copy()).X
-    np.testing.assert_allclose(back[::-1], X, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(back[::-1], X, **RERUN_TOL)
     some = pair.predict(fold.ctrl[:7].copy()).X
-    np.testing.assert_allclose(some, X[:7], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(some, X[:7], **RERUN_TOL)
 
 
 def test_save_load_keeps_every_member(tmp_path, fold, pair):
@@ -88,9 +88,7 @@ def test_checkpoints_keep_each_member_apart(tmp_path, fold, pair):
     SCOTM(fold.train, members=2, **FAST).train(progress=False, checkpoint_dir=ckpt)
     assert (ckpt / "member1").is_dir()
     resumed = SCOTM(fold.train, members=2, **FAST).train(progress=False, ckpt_path=ckpt)
-    np.testing.assert_allclose(
-        resumed.predict(fold.ctrl).X, pair.predict(fold.ctrl).X, rtol=1e-5, atol=1e-5
-    )
+    np.testing.assert_allclose(resumed.predict(fold.ctrl).X, pair.predict(fold.ctrl).X, **RERUN_TOL)
 
 
 def test_bad_member_count_is_one_line():
