@@ -5,8 +5,10 @@ predicts them. Models are those ``transfer_ceiling.py --models DIR`` saves (DIR/
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,8 +20,8 @@ from scotm.design import Fold
 from scotm.model import SCOTM
 from scotm.model import predict as P
 
-FOLDS = ("CD14+ Monocytes", "DC", "CD16+ Monocytes", "NK cells", "B", "CD4+ T cells",
-         "CD8+ T cells", "T")  # fmt: skip
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from kang_seeds import KANG_FOLDS  # noqa: E402
 
 
 def dense(a) -> np.ndarray:
@@ -50,7 +52,7 @@ class FoldModel:
         return gi, dense(self.fold.real).mean(0)[gi] - dense(self.fold.ctrl).mean(0)[gi]
 
 
-def fold_models(models: str, seeds, folds=FOLDS) -> Iterator[FoldModel]:
+def fold_models(models: str, seeds, folds=KANG_FOLDS) -> Iterator[FoldModel]:
     torch.set_num_threads(1)
     adata = scotm.pp.prepare(scotm.datasets.kang())
     for holdout in folds:
