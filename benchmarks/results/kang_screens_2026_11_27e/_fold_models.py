@@ -15,6 +15,7 @@ import torch
 
 import scotm
 from scotm import metrics, transport
+from scotm._arrays import dense64
 from scotm.benchmark import Keys, holdout_split
 from scotm.design import Fold
 from scotm.model import SCOTM
@@ -22,10 +23,6 @@ from scotm.model import predict as P
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from kang_seeds import KANG_FOLDS  # noqa: E402
-
-
-def dense(a) -> np.ndarray:
-    return np.asarray(a.X.toarray() if hasattr(a.X, "toarray") else a.X, np.float64)
 
 
 @dataclass
@@ -49,7 +46,7 @@ class FoldModel:
     def real_change(self) -> tuple[np.ndarray, np.ndarray]:
         """The DEGs' indices and the real mean change over them (reads the perturbed cells)."""
         gi = self.fold.ctrl.var_names.get_indexer(self.degs)
-        return gi, dense(self.fold.real).mean(0)[gi] - dense(self.fold.ctrl).mean(0)[gi]
+        return gi, dense64(self.fold.real.X).mean(0)[gi] - dense64(self.fold.ctrl.X).mean(0)[gi]
 
 
 def fold_models(models: str, seeds, folds=KANG_FOLDS) -> Iterator[FoldModel]:

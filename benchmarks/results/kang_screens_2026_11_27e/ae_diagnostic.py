@@ -15,16 +15,17 @@ column but `transfer` uses the held-out perturbed cells.
 import sys
 
 import numpy as np
-from _fold_models import dense, fold_models
+from _fold_models import fold_models
 
 from scotm import metrics
+from scotm._arrays import dense64
 from scotm.benchmark import Keys
 
 
 def recon_slope(f, ctrl, stim) -> float:
     """The reconstruction slope of one type's response on its own top DEGs."""
     gi = ctrl.var_names.get_indexer(metrics.top_degs(ctrl, stim))
-    real = dense(stim).mean(0)[gi] - dense(ctrl).mean(0)[gi]
+    real = dense64(stim.X).mean(0)[gi] - dense64(ctrl.X).mean(0)[gi]
     rec = f.decode(f.model.get_latent(stim)).mean(0) - f.decode(f.model.get_latent(ctrl)).mean(0)
     return float(rec[gi] @ real / (real @ real))
 

@@ -10,15 +10,16 @@ import sys
 
 import numpy as np
 import pandas as pd
-from _fold_models import dense, fold_models
+from _fold_models import fold_models
 
 from scotm import metrics
+from scotm._arrays import dense64
 from scotm.model import predict as P
 
 models, out = sys.argv[1], sys.argv[2]
 rows = []
 for f in fold_models(models, [int(s) for s in sys.argv[3:]] or [0, 1, 2]):
-    X = dense(f.fold.ctrl)
+    X = dense64(f.fold.ctrl.X)
     d_default = f.decode(f.z + f.shift) - f.base
     d_each = np.zeros_like(d_default)
     for j in range(f.idx.shape[1]):

@@ -14,10 +14,11 @@ change over the top-100 DEGs, which reads the held-out perturbed cells).
 import sys
 
 import numpy as np
-from _fold_models import dense, fold_models
+from _fold_models import fold_models
 from sklearn.linear_model import Ridge
 
 from scotm import transport
+from scotm._arrays import dense64
 
 models = sys.argv[1] if len(sys.argv) > 1 else "/tmp/models"
 for f in fold_models(models, [int(s) for s in sys.argv[2:]] or [0]):
@@ -26,7 +27,7 @@ for f in fold_models(models, [int(s) for s in sys.argv[2:]] or [0]):
     def slope(d: np.ndarray, real: np.ndarray = real, gi: np.ndarray = gi) -> float:
         return float(d[gi] @ real / (real @ real))
 
-    Xc = dense(f.fold.ctrl)
+    Xc = dense64(f.fold.ctrl.X)
     d = (f.decode(f.z + f.shift) - f.base).mean(0)
     u = d / np.linalg.norm(d)
     a, b = (Xc - Xc.mean(0)) @ u, (f.base - f.base.mean(0)) @ u

@@ -10,19 +10,15 @@ import numpy as np
 
 import scotm
 from scotm import metrics
-
-
-def dense(a) -> np.ndarray:
-    return np.asarray(a.X.toarray() if hasattr(a.X, "toarray") else a.X, np.float64)
-
+from scotm._arrays import dense64
 
 adata = scotm.pp.prepare(scotm.datasets.kang())
 cell_type = adata.obs["cell_type"].astype(str).to_numpy()
 ctrl = adata.obs["condition"].astype(str).to_numpy() == "control"
 types = sorted(set(cell_type))
 change = {
-    t: dense(adata[(cell_type == t) & ~ctrl]).mean(0)
-    - dense(adata[(cell_type == t) & ctrl]).mean(0)
+    t: dense64(adata[(cell_type == t) & ~ctrl].X).mean(0)
+    - dense64(adata[(cell_type == t) & ctrl].X).mean(0)
     for t in types
 }
 for h in types:
