@@ -1,0 +1,34 @@
+"""Does anything in a type's control cells tell how strongly it responds? (real cells only)
+
+The response direction common to all 8 types (the mean of their mean changes, on its 100
+largest genes); per type, the size of its own mean change along it, and three things a
+prediction could read from the type's control cells: the mean control level of the genes
+that direction raises, the log-normalised expression summed over the prepared genes per
+cell, and the prepared genes detected per cell.
+    python size_predictors.py
+"""
+
+import numpy as np
+
+import scotm
+from scotm._arrays import dense64
+
+adata = scotm.pp.prepare(scotm.datasets.kang())
+cell_type = adata.obs["cell_type"].astype(str).to_numpy()
+ctrl = adata.obs["condition"].astype(str).to_numpy() == "control"
+types = sorted(set(cell_type))
+control = {t: dense64(adata[(cell_type == t) & ctrl].X) for t in types}
+change = {t: dense64(adata[(cell_type == t) & ~ctrl].X).mean(0) - control[t].mean(0) for t in types}
+common = np.mean([change[t] for t in types], 0)
+genes = np.argsort(-np.abs(common))[:100]
+unit = common[genes] / np.linalg.norm(common[genes])
+raised = genes[common[genes] > 0]
+print(
+    "type | response size | control level of the raised genes | expression per cell | genes per cell | control cells"
+)
+for t in types:
+    x = control[t]
+    print(
+        f"{t} | {change[t][genes] @ unit:.2f} | {x.mean(0)[raised].mean():.3f} | "
+        f"{x.sum(1).mean():.1f} | {(x > 0).sum(1).mean():.1f} | {x.shape[0]}"
+    )
