@@ -5,8 +5,8 @@ peer's seeds at its package defaults) and the two no-training baselines, ``pca_o
 ``mean_shift``, from ``benchmarks/results/kang_seeds/metrics.csv`` (deterministic: one row a
 fold). One panel per score (r2_mean_deg, delta_r_deg, edist on a log scale); per fold and for
 the mean over the 8 folds, a dot at the mean of a method's seeds and a bar from its worst to
-its best seed; a mean below 0.3 is a triangle at the axis' floor. The mean over folds follows ``peer_table.py``: each seed's 8-fold mean, only
-for seeds that ran all 8 folds.
+its best seed; a mean below 0.3 is a triangle at the axis' floor. The mean over folds
+follows ``peer_table.py``: each seed's 8-fold mean, only for seeds that ran all 8 folds.
 
     python benchmarks/peers/peer_figure.py [--out benchmarks/results/peers_figure]
 
@@ -35,7 +35,7 @@ LABELS = {
     "edist": "energy distance\n(log; lower is better)",
 }
 #: r2 and correlation axes start here; a method's mean below it is a triangle at the floor
-#: (CPA's and biolord's weakest folds), so the gaps near 0.9-1.0 stay readable
+#: (CPA's weakest folds in delta_r_deg), so the gaps near 0.9-1.0 stay readable
 FLOOR = 0.3
 # scotm first and strongest; the peers in the colour-blind-safe palette; baselines in grey
 COLOURS = ["#000000", "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#8C8C8C", "#BDBDBD"]
