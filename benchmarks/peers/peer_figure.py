@@ -24,7 +24,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from peer_table import COLS, HERE, NAMES, PEERS, SEEDS_CSV, load_peers, scotm_seeds  # noqa: E402
+from peer_table import (  # noqa: E402
+    COLS,
+    HERE,
+    NAMES,
+    PEERS,
+    SEEDS_CSV,
+    load_peers,
+    scotm_seeds,
+    seed_means,
+)
 
 import scotm  # noqa: E402
 
@@ -43,10 +52,9 @@ COLOURS = ["#000000", "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#8
 
 def spreads(t: pd.DataFrame, folds: list[str]) -> pd.DataFrame:
     """Mean, min and max over seeds per fold and score, plus a ``mean`` row over the folds
-    (each seed's mean over all of ``folds``; seeds that missed a fold are left out of it)."""
+    (of :func:`peer_table.seed_means`: seeds that missed a fold are left out of it)."""
     per_fold = t.groupby("holdout")[COLS].agg(["mean", "min", "max"]).reindex(folds)
-    whole = t.groupby("seed").filter(lambda g: set(g["holdout"]) >= set(folds))
-    per_seed = whole[whole["holdout"].isin(folds)].groupby("seed")[COLS].mean()
+    per_seed = seed_means(t, folds)
     if not per_seed.empty:
         per_fold.loc["mean"] = per_seed.agg(["mean", "min", "max"]).T.stack()
     return per_fold

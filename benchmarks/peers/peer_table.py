@@ -61,6 +61,14 @@ def load_peers(results: Path, peers: list[str]) -> dict[str, pd.DataFrame]:
     return out
 
 
+def seed_means(t: pd.DataFrame, folds: list[str]) -> pd.DataFrame:
+    """Each seed's mean of ``COLS`` over ``folds`` (one row per seed); a seed's mean counts
+    only where that seed ran every one of these folds, so a seed missing one is left out."""
+    t = t[t["holdout"].isin(folds)]
+    whole = t.groupby("seed").filter(lambda g: len(g) == len(folds))
+    return whole.groupby("seed")[COLS].mean()
+
+
 def verdict(values: pd.Series, lo: float, hi: float, col: str) -> str:
     """``win`` / ``loss`` / ``tie`` of a peer's seeds against scotm's seed range [lo, hi]:
     every peer seed beyond scotm's best is a win, every one short of scotm's worst a loss."""
@@ -136,11 +144,7 @@ def rows(seeds: pd.DataFrame, peers: dict[str, pd.DataFrame], folds: list[str]) 
             + [_spread(mean[c], per_seed[c].min(), per_seed[c].max()) for c in COLS]
         )
         for peer in names:
-            t = peers[peer][peers[peer]["holdout"].isin(ran)]
-            # a peer seed's mean counts only where that seed ran every one of these folds
-            n_folds = len(ran)
-            whole = t.groupby("seed").filter(lambda g, n=n_folds: len(g) == n)
-            peer_seeds = whole.groupby("seed")[COLS].mean()
+            peer_seeds = seed_means(peers[peer], list(ran))
             if peer_seeds.empty:  # no single seed ran all of them: no mean to show
                 continue
             out.append(
