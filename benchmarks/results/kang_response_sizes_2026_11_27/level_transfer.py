@@ -12,15 +12,18 @@ on the real change (1 = the right size) and r2 of the predicted and real change.
 import numpy as np
 
 import scotm
-from scotm import metrics
+from scotm import effects, metrics
 from scotm._arrays import dense64
 
 adata = scotm.pp.prepare(scotm.datasets.kang())
 cell_type = adata.obs["cell_type"].astype(str).to_numpy()
 ctrl = adata.obs["condition"].astype(str).to_numpy() == "control"
 types = sorted(set(cell_type))
-control = {t: dense64(adata[(cell_type == t) & ctrl].X).mean(0) for t in types}
-stimulated = {t: dense64(adata[(cell_type == t) & ~ctrl].X).mean(0) for t in types}
+X = dense64(adata.X)
+control = dict(zip(types, effects.means(X[ctrl], cell_type[ctrl], types).to_numpy(), strict=True))
+stimulated = dict(
+    zip(types, effects.means(X[~ctrl], cell_type[~ctrl], types).to_numpy(), strict=True)
+)
 for h in types:
     gi = adata.var_names.get_indexer(
         metrics.top_degs(adata[(cell_type == h) & ctrl], adata[(cell_type == h) & ~ctrl])

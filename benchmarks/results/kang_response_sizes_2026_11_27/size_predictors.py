@@ -11,14 +11,19 @@ cell, and the prepared genes detected per cell.
 import numpy as np
 
 import scotm
+from scotm import effects
 from scotm._arrays import dense64
 
 adata = scotm.pp.prepare(scotm.datasets.kang())
 cell_type = adata.obs["cell_type"].astype(str).to_numpy()
 ctrl = adata.obs["condition"].astype(str).to_numpy() == "control"
 types = sorted(set(cell_type))
-control = {t: dense64(adata[(cell_type == t) & ctrl].X) for t in types}
-change = {t: dense64(adata[(cell_type == t) & ~ctrl].X).mean(0) - control[t].mean(0) for t in types}
+X = dense64(adata.X)
+control = {t: X[(cell_type == t) & ctrl] for t in types}
+response = effects.means(X[~ctrl], cell_type[~ctrl], types) - effects.means(
+    X[ctrl], cell_type[ctrl], types
+)
+change = dict(zip(types, response.to_numpy(), strict=True))
 common = np.mean([change[t] for t in types], 0)
 genes = np.argsort(-np.abs(common))[:100]
 unit = common[genes] / np.linalg.norm(common[genes])

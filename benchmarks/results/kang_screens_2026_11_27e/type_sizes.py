@@ -9,18 +9,18 @@ changes (what mean_shift transfers).
 import numpy as np
 
 import scotm
-from scotm import metrics
+from scotm import effects, metrics
 from scotm._arrays import dense64
 
 adata = scotm.pp.prepare(scotm.datasets.kang())
 cell_type = adata.obs["cell_type"].astype(str).to_numpy()
 ctrl = adata.obs["condition"].astype(str).to_numpy() == "control"
 types = sorted(set(cell_type))
-change = {
-    t: dense64(adata[(cell_type == t) & ~ctrl].X).mean(0)
-    - dense64(adata[(cell_type == t) & ctrl].X).mean(0)
-    for t in types
-}
+X = dense64(adata.X)
+response = effects.means(X[~ctrl], cell_type[~ctrl], types) - effects.means(
+    X[ctrl], cell_type[ctrl], types
+)
+change = dict(zip(types, response.to_numpy(), strict=True))
 for h in types:
     gi = adata.var_names.get_indexer(
         metrics.top_degs(adata[(cell_type == h) & ctrl], adata[(cell_type == h) & ~ctrl])
