@@ -10,20 +10,11 @@ on the real change (1 = the right size) and r2 of the predicted and real change.
 """
 
 import numpy as np
+from _kang_types import adata, cell_type, ctrl, type_means, types
 
-import scotm
-from scotm import effects, metrics
-from scotm._arrays import dense64
+from scotm import metrics
 
-adata = scotm.pp.prepare(scotm.datasets.kang())
-cell_type = adata.obs["cell_type"].astype(str).to_numpy()
-ctrl = adata.obs["condition"].astype(str).to_numpy() == "control"
-types = sorted(set(cell_type))
-X = dense64(adata.X)
-control = dict(zip(types, effects.means(X[ctrl], cell_type[ctrl], types).to_numpy(), strict=True))
-stimulated = dict(
-    zip(types, effects.means(X[~ctrl], cell_type[~ctrl], types).to_numpy(), strict=True)
-)
+control, stimulated = type_means(ctrl), type_means(~ctrl)
 for h in types:
     gi = adata.var_names.get_indexer(
         metrics.top_degs(adata[(cell_type == h) & ctrl], adata[(cell_type == h) & ~ctrl])

@@ -9,21 +9,11 @@ cell, and the prepared genes detected per cell.
 """
 
 import numpy as np
+from _kang_types import X, cell_type, ctrl, type_means, types
 
-import scotm
-from scotm import effects
-from scotm._arrays import dense64
-
-adata = scotm.pp.prepare(scotm.datasets.kang())
-cell_type = adata.obs["cell_type"].astype(str).to_numpy()
-ctrl = adata.obs["condition"].astype(str).to_numpy() == "control"
-types = sorted(set(cell_type))
-X = dense64(adata.X)
 control = {t: X[(cell_type == t) & ctrl] for t in types}
-response = effects.means(X[~ctrl], cell_type[~ctrl], types) - effects.means(
-    X[ctrl], cell_type[ctrl], types
-)
-change = dict(zip(types, response.to_numpy(), strict=True))
+stimulated, control_means = type_means(~ctrl), type_means(ctrl)
+change = {t: stimulated[t] - control_means[t] for t in types}
 common = np.mean([change[t] for t in types], 0)
 genes = np.argsort(-np.abs(common))[:100]
 unit = common[genes] / np.linalg.norm(common[genes])
